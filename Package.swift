@@ -1,0 +1,79 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "transcoder",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "transcoder", targets: ["transcoder"]),
+        .library(name: "Transcoding", targets: ["Transcoding"]),
+        .library(name: "S3", targets: ["S3"]),
+        .library(name: "RabbitMQ", targets: ["RabbitMQ"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: []),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+    ],
+    targets: [
+        // C interop: module maps plus static-inline shims for macros and variadic calls.
+        .systemLibrary(
+            name: "CGStreamer",
+            pkgConfig: "gstreamer-pbutils-1.0",
+            providers: [.apt(["libgstreamer1.0-dev", "libgstreamer-plugins-base1.0-dev"])]
+        ),
+        .systemLibrary(
+            name: "CRabbitMQ",
+            pkgConfig: "librabbitmq",
+            providers: [.apt(["librabbitmq-dev"])]
+        ),
+
+        // The three independent libraries; none knows the others.
+        .target(
+            name: "Transcoding",
+            dependencies: ["CGStreamer", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "S3",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "RabbitMQ",
+            dependencies: ["CRabbitMQ", .product(name: "Logging", package: "swift-log")]
+        ),
+
+        // The product: job contract, stages, worker service, configuration.
+        .target(
+            name: "TranscodingService",
+            dependencies: [
+                "Transcoding", "S3", "RabbitMQ",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Configuration", package: "swift-configuration"),
+            ]
+        ),
+        .executableTarget(
+            name: "transcoder",
+            dependencies: [
+                "TranscodingService",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "TranscodingTests", dependencies: ["Transcoding"]),
+        .testTarget(name: "S3Tests", dependencies: ["S3"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "RabbitMQTests", dependencies: ["RabbitMQ"]),
+        .testTarget(name: "TranscodingServiceTests", dependencies: ["TranscodingService"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["TranscodingService", "S3", "RabbitMQ"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

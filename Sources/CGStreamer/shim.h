@@ -1,0 +1,113 @@
+#ifndef CGSTREAMER_SHIM_H
+#define CGSTREAMER_SHIM_H
+// GStreamer for Swift: the headers plus static-inline wrappers for what does not
+// import (cast macros, type checks, variadic calls, callback registration).
+#include <gst/gst.h>
+#include <gst/pbutils/pbutils.h>
+
+static inline guint64 cgst_second(void) { return GST_SECOND; }
+static inline guint64 cgst_clock_time_none(void) { return GST_CLOCK_TIME_NONE; }
+
+static inline GstMessageType cgst_message_type(GstMessage *m) { return GST_MESSAGE_TYPE(m); }
+static inline GstObject *cgst_message_src(GstMessage *m) { return GST_MESSAGE_SRC(m); }
+static inline const gchar *cgst_object_name(gpointer o) { return GST_OBJECT_NAME(o); }
+
+static inline gboolean cgst_is_bin(gpointer o) { return GST_IS_BIN(o); }
+static inline gboolean cgst_is_element(gpointer o) { return GST_IS_ELEMENT(o); }
+static inline gboolean cgst_is_pad(gpointer o) { return GST_IS_PAD(o); }
+
+static inline GstElement *cgst_element(gpointer o) { return GST_ELEMENT(o); }
+static inline GstBin *cgst_bin(gpointer o) { return GST_BIN(o); }
+static inline GstObject *cgst_object(gpointer o) { return GST_OBJECT(o); }
+static inline GstPipeline *cgst_pipeline(gpointer o) { return GST_PIPELINE(o); }
+
+/// Properties of an instance's class, g_free the array.
+static inline GParamSpec **cgst_list_properties(gpointer o, guint *n) {
+    return g_object_class_list_properties(G_OBJECT_GET_CLASS(o), n);
+}
+static inline GType cgst_pspec_value_type(GParamSpec *p) { return G_PARAM_SPEC_VALUE_TYPE(p); }
+static inline GType cgst_pspec_owner_type(GParamSpec *p) { return p->owner_type; }
+static inline GType cgst_type_string(void) { return G_TYPE_STRING; }
+static inline GType cgst_type_object(void) { return G_TYPE_OBJECT; }
+static inline GType cgst_type_boxed(void) { return G_TYPE_BOXED; }
+static inline GType cgst_type_pointer(void) { return G_TYPE_POINTER; }
+static inline GType cgst_type_caps(void) { return GST_TYPE_CAPS; }
+static inline GType cgst_type_element(void) { return GST_TYPE_ELEMENT; }
+static inline GType cgst_type_pad(void) { return GST_TYPE_PAD; }
+static inline GType cgst_type_int(void) { return G_TYPE_INT; }
+static inline GType cgst_type_fraction(void) { return GST_TYPE_FRACTION; }
+static inline GType cgst_type_int_range(void) { return GST_TYPE_INT_RANGE; }
+static inline GType cgst_type_fraction_range(void) { return GST_TYPE_FRACTION_RANGE; }
+static inline GType cgst_type_list(void) { return GST_TYPE_LIST; }
+static inline GType cgst_value_type(const GValue *v) { return G_VALUE_TYPE(v); }
+static inline gboolean cgst_pspec_readwrite(GParamSpec *p) {
+    return (p->flags & G_PARAM_READABLE) && (p->flags & G_PARAM_WRITABLE);
+}
+
+/// The current value of a property, serialized for messages and checks; g_free it.
+static inline gchar *cgst_property_string(GObject *o, GParamSpec *p, gboolean *is_default) {
+    GValue v = G_VALUE_INIT;
+    g_value_init(&v, G_PARAM_SPEC_VALUE_TYPE(p));
+    g_object_get_property(o, p->name, &v);
+    if (is_default) *is_default = g_param_value_defaults(p, &v);
+    gchar *s = gst_value_serialize(&v);
+    g_value_unset(&v);
+    return s;
+}
+/// The caps held by a GstCaps-typed property (full ref or NULL).
+static inline GstCaps *cgst_property_caps(GObject *o, const gchar *name) {
+    GstCaps *c = NULL;
+    g_object_get(o, name, &c, NULL);
+    return c;
+}
+
+static inline gulong cgst_connect(gpointer instance, const gchar *signal, GCallback cb,
+                                  gpointer data, GClosureNotify destroy) {
+    return g_signal_connect_data(instance, signal, cb, data, destroy, 0);
+}
+
+/// The next element from an iterator over elements (full ref), NULL at the end or on error;
+/// a resync restarts the walk.
+static inline GstElement *cgst_iterator_next_element(GstIterator *it, gboolean *failed) {
+    GValue item = G_VALUE_INIT;
+    for (;;) {
+        switch (gst_iterator_next(it, &item)) {
+        case GST_ITERATOR_OK: {
+            GstElement *e = GST_ELEMENT(g_value_dup_object(&item));
+            g_value_unset(&item);
+            return e;
+        }
+        case GST_ITERATOR_RESYNC: gst_iterator_resync(it); continue;
+        case GST_ITERATOR_ERROR: if (failed) *failed = TRUE; return NULL;
+        default: return NULL;
+        }
+    }
+}
+static inline GstPad *cgst_iterator_next_pad(GstIterator *it) {
+    GValue item = G_VALUE_INIT;
+    for (;;) {
+        switch (gst_iterator_next(it, &item)) {
+        case GST_ITERATOR_OK: {
+            GstPad *p = GST_PAD(g_value_dup_object(&item));
+            g_value_unset(&item);
+            return p;
+        }
+        case GST_ITERATOR_RESYNC: gst_iterator_resync(it); continue;
+        default: return NULL;
+        }
+    }
+}
+
+static inline const gchar *cgst_factory_name(GstElementFactory *f) { return GST_OBJECT_NAME(f); }
+static inline GstElementFactory *cgst_element_factory(GstElement *e) { return gst_element_get_factory(e); }
+
+static inline gboolean cgst_query_position(GstElement *e, gint64 *pos) {
+    return gst_element_query_position(e, GST_FORMAT_TIME, pos);
+}
+
+static inline gint cgst_fraction_num(const GValue *v) { return gst_value_get_fraction_numerator(v); }
+static inline gint cgst_fraction_den(const GValue *v) { return gst_value_get_fraction_denominator(v); }
+
+static inline GstPadProbeType cgst_probe_buffer(void) { return GST_PAD_PROBE_TYPE_BUFFER; }
+
+#endif

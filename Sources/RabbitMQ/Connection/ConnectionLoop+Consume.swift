@@ -1,0 +1,146 @@
+import CRabbitMQ
+import Foundation
+
+extension ConnectionLoop {
+    enum Settlement {
+        case ack
+        case nack(requeue: Bool)
+        case reject(requeue: Bool)
+    }
+
+    /// Opens a channel with `basic.qos(prefetch)` and starts the consumer on it.
+    func startConsumer(_ record: ConsumerRecord) throws(AMQPError) {
+        let ch = allocateChannel()
+        let what = "consuming from queue '\(record.queue)'"
+        try rpc(channel: ch, what) { h throws(RPCFailure) in
+            let arena = CArena()
+            amqp_channel_open(h.state, ch)
+            try h.check(amqp_get_rpc_reply(h.state), what)
+            amqp_basic_qos(h.state, ch, 0, record.prefetch, 0)
+            try h.check(amqp_get_rpc_reply(h.state), "\(what) (basic.qos)")
+            amqp_basic_consume(h.state, ch, arena.bytes(record.queue), arena.bytes(record.tag), 0, 0, 0,
+                               arena.table(record.arguments))
+            try h.check(amqp_get_rpc_reply(h.state), what)
+        }
+        let epoch = newEpoch(for: ch)
+        consumerChannels[ch] = ConsumerChannel(record: record, channel: ch, epoch: epoch)
+        consumerRecords[record.tag] = record
+    }
+
+    func resumeConsumers() {
+        for record in consumerRecords.values {
+            do {
+                try startConsumer(record)
+            } catch {
+                if handle == nil { return }  // lost again: the next reconnect retries
+                logger.error("amqp recovery: consumer '\(record.tag)' cannot resume: \(error.message)")
+                consumerRecords.removeValue(forKey: record.tag)
+                record.continuation.finish(throwing: error)
+            }
+        }
+    }
+
+    func cancelConsumer(tag: String) {
+        guard let record = consumerRecords.removeValue(forKey: tag) else { return }
+        record.continuation.finish()
+        guard let cc = consumerChannels.values.first(where: { $0.record === record }) else { return }
+        cc.cancelled = true
+        let ch = cc.channel
+        do {
+            try rpc(channel: ch, "cancelling consumer '\(tag)'") { h throws(RPCFailure) in
+                let arena = CArena()
+                amqp_basic_cancel(h.state, ch, arena.bytes(tag))
+                try h.check(amqp_get_rpc_reply(h.state), "cancelling consumer '\(tag)'")
+            }
+        } catch {
+            logger.debug("amqp cancel: \(error.message)")
+        }
+        if cc.outstanding <= 0 { closeConsumerChannel(ch) }
+    }
+
+    func brokerCancelled(channel ch: amqp_channel_t, tag: String) {
+        guard let cc = consumerChannels[ch] else { return }
+        consumerRecords.removeValue(forKey: tag)
+        cc.cancelled = true
+        cc.record.continuation.finish(throwing: AMQPError(.consumerCancelled,
+            "the broker cancelled consumer '\(tag)' on queue '\(cc.record.queue)' (queue deleted or its leader moved); declare the queue and consume again"))
+        if cc.outstanding <= 0 { closeConsumerChannel(ch) }
+    }
+
+    func closeConsumerChannel(_ ch: amqp_channel_t) {
+        consumerChannels.removeValue(forKey: ch)
+        channelEpochs.removeValue(forKey: ch)
+        do {
+            try rpc(channel: ch, "closing channel \(ch)") { h throws(RPCFailure) in
+                amqp_channel_close(h.state, ch, AMQP_REPLY_SUCCESS)
+                try h.check(amqp_get_rpc_reply(h.state), "closing channel \(ch)")
+            }
+            freeChannels.append(ch)
+        } catch {
+            logger.debug("amqp channel close: \(error.message)")
+        }
+    }
+
+    /// Forgets a channel the broker closed (the caller already sent close-ok).
+    func forgetChannel(_ ch: amqp_channel_t) -> ConsumerChannel? {
+        content.removeValue(forKey: ch)
+        channelEpochs.removeValue(forKey: ch)
+        let cc = consumerChannels.removeValue(forKey: ch)
+        freeChannels.append(ch)
+        return cc
+    }
+
+    /// A broker channel.close outside an RPC: answer close-ok, then bring the channel's
+    /// role back (publisher: fail in-flight confirms; consumer: consume again, so held
+    /// deliveries of the old channel become ``AMQPError/Code/deliveryGone``).
+    func channelClosedByBroker(_ ch: amqp_channel_t, _ error: AMQPError) {
+        guard let h = handle else { return }
+        if crmq_send_channel_close_ok(h.state, ch) != 0 {
+            connectionLost(error)
+            return
+        }
+        switch ch {
+        case Self.publishChannel:
+            logger.error("amqp publish channel closed by the broker: \(error.message)")
+            publisher.failAll(error)
+            do { try openPublishChannel() } catch { logger.error("amqp: \(error.message)") }
+        case Self.rpcChannel:
+            amqp_channel_open(h.state, ch)
+            if amqp_get_rpc_reply(h.state).reply_type != AMQP_RESPONSE_NORMAL {
+                connectionLost(AMQPError(.protocolError, "cannot reopen the RPC channel"))
+            }
+        default:
+            guard let cc = forgetChannel(ch) else { return }
+            logger.error("amqp consumer channel closed by the broker: \(error.message)",
+                         metadata: ["amqp.consumer": "\(cc.record.tag)"])
+            guard !cc.cancelled, consumerRecords[cc.record.tag] != nil else { return }
+            do {
+                try startConsumer(cc.record)
+            } catch {
+                if handle == nil { return }
+                consumerRecords.removeValue(forKey: cc.record.tag)
+                cc.record.continuation.finish(throwing: error)
+            }
+        }
+    }
+
+    func settle(_ t: DeliveryToken, _ s: Settlement) throws(AMQPError) {
+        let gone = AMQPError(.deliveryGone,
+            "delivery \(t.deliveryTag) came on a channel or connection that has since closed; the broker has requeued the message already (it comes again with redelivered=true), so it cannot be acked, nacked or rejected any more")
+        guard let h = handle, channelEpochs[t.channel] == t.epoch else { throw gone }
+        let rc: Int32
+        switch s {
+        case .ack: rc = amqp_basic_ack(h.state, t.channel, t.deliveryTag, 0)
+        case .nack(let requeue): rc = amqp_basic_nack(h.state, t.channel, t.deliveryTag, 0, requeue ? 1 : 0)
+        case .reject(let requeue): rc = amqp_basic_reject(h.state, t.channel, t.deliveryTag, requeue ? 1 : 0)
+        }
+        if rc != 0 {
+            connectionLost(AMQPError(.connectionClosed, "sending an ack failed: \(statusText(rc))"))
+            throw gone
+        }
+        if let cc = consumerChannels[t.channel] {
+            cc.outstanding -= 1
+            if cc.cancelled && cc.outstanding <= 0 { closeConsumerChannel(t.channel) }
+        }
+    }
+}

@@ -1,0 +1,123 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+
+extension S3Client {
+    /// Sends `request`, retrying transient faults with exponential backoff and full jitter.
+    ///
+    /// `handle` runs for a 2xx answer and may consume the body; if it throws a transient
+    /// error (connection dropped mid-body, short body) the whole attempt is retried, so a
+    /// ranged GET or a part upload is redone alone. Non-2xx answers become ``S3Error``.
+    func perform<T: Sendable>(_ request: S3Request,
+                              handle: @Sendable (HTTPClientResponse) async throws -> T) async throws -> T {
+        var attempt = 1
+        while true {
+            do {
+                return try await performOnce(request, handle: handle)
+            } catch {
+                let s3Error = Self.classify(error, key: request.key)
+                if Task.isCancelled || error is CancellationError { throw error }
+                guard s3Error.isTransient, attempt < configuration.maxAttempts else {
+                    throw s3Error
+                }
+                let delay = backoff(attempt: attempt)
+                logger.warning("S3 request failed, retrying", metadata: [
+                    "s3.method": "\(request.method.rawValue)", "s3.key": "\(request.key ?? "")",
+                    "s3.attempt": "\(attempt)", "s3.error": "\(s3Error.code)",
+                    "s3.status": "\(s3Error.status.map(String.init) ?? "-")",
+                ])
+                try await Task.sleep(for: delay)
+                attempt += 1
+            }
+        }
+    }
+
+    /// Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))].
+    func backoff(attempt: Int) -> Duration {
+        let base = Double(configuration.retryBaseDelay.components.attoseconds) / 1e18
+            + Double(configuration.retryBaseDelay.components.seconds)
+        let cap = Double(configuration.maxRetryDelay.components.seconds)
+            + Double(configuration.maxRetryDelay.components.attoseconds) / 1e18
+        let ceiling = min(cap, base * pow(2, Double(attempt - 1)))
+        return .milliseconds(Int64(Double.random(in: 0...ceiling) * 1000))
+    }
+
+    private func performOnce<T: Sendable>(_ request: S3Request,
+                                          handle: @Sendable (HTTPClientResponse) async throws -> T) async throws -> T {
+        let path = path(for: request.key)
+        var signing = S3SigningRequest(method: request.method.rawValue, host: endpoint.host, path: path,
+                                       query: request.query, headers: request.headers)
+        signing.headers = request.headers
+        let signed = signer.sign(signing, payloadHash: request.payloadHash, date: Date())
+        let query = S3Signer.canonicalQuery(request.query)
+        var http = HTTPClientRequest(url: endpoint.base + path + (query.isEmpty ? "" : "?" + query))
+        http.method = request.method
+        http.headers.add(name: "Host", value: endpoint.host)
+        for (name, value) in request.headers { http.headers.add(name: name, value: value) }
+        for (name, value) in signed.headers { http.headers.add(name: name, value: value) }
+        http.headers.add(name: "User-Agent", value: "transcoder-s3/1.0")
+
+        var file: S3FileDescriptor?
+        defer { file?.close() }
+        switch request.body {
+        case .none:
+            if request.method == .PUT || request.method == .POST {
+                http.headers.add(name: "Content-Length", value: "0")
+            }
+        case .bytes(let bytes):
+            http.body = .bytes(ByteBuffer(bytes: bytes))
+        case .file(let filePath, let offset, let length):
+            let fd = try await S3FileDescriptor.open(filePath, flags: O_RDONLY)
+            file = fd
+            http.body = .stream(S3FileChunks(file: fd, offset: offset, length: length), length: .known(length))
+        }
+
+        let response = try await self.http.execute(http, timeout: request.timeout)
+        let requestId = response.headers.first(name: "x-amz-request-id")
+        guard (200..<300).contains(response.status.code) else {
+            // Error bodies are small; cap what we read so a misbehaving proxy cannot bloat memory.
+            let body = try? await response.body.collect(upTo: 256 * 1024)
+            let bytes = body.map { Array($0.readableBytesView) } ?? []
+            if let parsed = S3XML.error(from: bytes, status: Int(response.status.code),
+                                        requestId: requestId, key: request.key) {
+                throw parsed
+            }
+            throw S3Error(code: Self.code(forStatus: response.status.code),
+                          message: "HTTP \(response.status.code) \(response.status.reasonPhrase) for \(request.method.rawValue)",
+                          requestId: requestId, key: request.key, status: Int(response.status.code))
+        }
+        return try await handle(response)
+    }
+
+    static func code(forStatus status: UInt) -> String {
+        switch status {
+        case 301, 307: return "PermanentRedirect"
+        case 400: return "BadRequest"
+        case 403: return "Forbidden"
+        case 404: return "NotFound"
+        case 409: return "Conflict"
+        case 412: return "PreconditionFailed"
+        case 416: return "InvalidRange"
+        case 500: return "InternalError"
+        case 503: return "ServiceUnavailable"
+        default: return "HTTP\(status)"
+        }
+    }
+
+    /// Maps transport errors (resets, timeouts, closed connections) to a transient ``S3Error``;
+    /// the description of the underlying error carries no credentials (we never put any in URLs).
+    static func classify(_ error: any Error, key: String?) -> S3Error {
+        if let e = error as? S3Error { return e }
+        if let e = error as? HTTPClientError {
+            switch e {
+            case .readTimeout, .connectTimeout, .deadlineExceeded, .writeTimeout:
+                return S3Error(code: "Timeout", message: "\(e)", key: key)
+            default:
+                break
+            }
+        }
+        return S3Error(code: "ConnectionError", message: String(describing: error), key: key)
+    }
+}

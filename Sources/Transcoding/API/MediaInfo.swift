@@ -1,0 +1,33 @@
+/// What GstDiscoverer found in a file: used to refuse non-media early and to check outputs.
+public struct MediaInfo: Sendable, Codable, Equatable {
+    public struct Stream: Sendable, Codable, Equatable {
+        public enum Kind: String, Sendable, Codable { case video, audio, subtitle, other }
+        public var kind: Kind
+        /// Human codec name, e.g. "H.264 (High Profile)".
+        public var codec: String
+        /// Caps media type, e.g. "video/x-h264".
+        public var mediaType: String
+        public var width: Int?
+        public var height: Int?
+        public var frameRate: Double?
+        public var channels: Int?
+        public var sampleRate: Int?
+        public var bitRate: Int?
+    }
+
+    /// Caps media type of the container, e.g. "video/quicktime"; empty for raw streams.
+    public var container: String
+    /// Seconds.
+    public var duration: Double
+    public var streams: [Stream]
+    public var width: Int?
+    public var height: Int?
+    public var frameRate: Double?
+    /// Bits per second of the first video (else audio) stream, when known.
+    public var bitRate: Int?
+
+    public var hasVideo: Bool { streams.contains { $0.kind == .video } }
+    public var hasAudio: Bool { streams.contains { $0.kind == .audio } }
+    public var video: Stream? { streams.first { $0.kind == .video } }
+    public var audio: Stream? { streams.first { $0.kind == .audio } }
+}

@@ -1,0 +1,120 @@
+import Foundation
+import Logging
+
+/// Transcodes local files with GStreamer: presets or validated fragments, progress,
+/// cancellation, watchdogs, and a probed, atomically renamed output.
+///
+/// One engine can run many jobs at once; each job gets its own pipeline and OS thread.
+public final class TranscodingEngine: Sendable {
+    public let limits: EngineLimits
+    let logger: Logger
+
+    public init(limits: EngineLimits = .default, logger: Logger = Logger(label: "transcoding.engine")) {
+        self.limits = limits
+        self.logger = logger
+    }
+
+    /// Checks options for an output key without touching any file, so a job can be refused
+    /// before it is downloaded (the CLI's `validate` command calls this).
+    public func validate(_ options: TranscodeOptions, outputKey: String) throws(TranscodeError) {
+        _ = try Planner.plan(options, outputKey: outputKey, limits: limits)
+    }
+
+    /// Static form of ``validate(_:outputKey:)`` with the given limits.
+    public static func validate(_ options: TranscodeOptions, outputKey: String, limits: EngineLimits = .default) throws(TranscodeError) {
+        _ = try Planner.plan(options, outputKey: outputKey, limits: limits)
+    }
+
+    /// Streams, codecs and duration of a file; refuses non-media with a clear category.
+    public func probe(_ file: String) async throws(TranscodeError) -> MediaInfo {
+        let timeout = limits.probeTimeout
+        let logger = logger
+        return try await OSThread.run { () throws(TranscodeError) in try Prober.probe(path: file, timeout: timeout, logger: logger) }
+    }
+
+    /// Transcodes `input` into `output`. The output appears only on success (written under a
+    /// temporary name next to it, probed, then renamed); cancelling the calling task stops the
+    /// job within about 100 ms and throws `.cancelled`.
+    public func transcode(input: String, output: String, options: TranscodeOptions,
+                          progress: @escaping @Sendable (TranscodeProgress) -> Void) async throws(TranscodeError) -> TranscodeResult {
+        let clock = ContinuousClock()
+        let started = clock.now
+        let deadline = started + limits.overallTimeout
+        var log = logger
+        log[metadataKey: "transcode.output"] = "\(URL(fileURLWithPath: output).lastPathComponent)"
+        let plan = try Planner.plan(options, outputKey: output, limits: limits)
+        let inputInfo = try await probe(input)
+        try Self.check(inputInfo, against: plan, options: options)
+        if Task.isCancelled { throw TranscodeError(.cancelled, "The job was cancelled.") }
+
+        let outputURL = URL(fileURLWithPath: output)
+        let temp = outputURL.deletingLastPathComponent()
+            .appendingPathComponent(".\(outputURL.lastPathComponent).\(UUID().uuidString).partial").path
+        defer { try? FileManager.default.removeItem(atPath: temp) }
+
+        let limits = limits
+        let job = TranscodeJob()
+        let fragmentMode = if case .fragment = options { true } else { false }
+        let jobLogger = log
+        let result: Result<TranscodeJob.Outcome, TranscodeError> = await withTaskCancellationHandler {
+            await OSThread.result { () throws(TranscodeError) -> TranscodeJob.Outcome in
+                let built = try PipelineBuilder.build(plan: plan, input: inputInfo, inputPath: input, outputPath: temp, limits: limits)
+                return try job.run(built, duration: inputInfo.duration > 0 ? inputInfo.duration : nil, deadline: deadline,
+                                   limits: limits, fragmentMode: fragmentMode, logger: jobLogger, progress: progress).get()
+            }
+        } onCancel: {
+            job.cancel()
+        }
+        let outcome = try result.get()
+        if Task.isCancelled { throw TranscodeError(.cancelled, "The job was cancelled.") }
+
+        let outputInfo: MediaInfo
+        do {
+            outputInfo = try await probe(temp)
+        } catch {
+            log.error("output probe failed", metadata: ["error": "\(error)"])
+            throw TranscodeError(.encoderFailure, "The encoder produced an unreadable file.")
+        }
+        try Self.verify(outputInfo, input: inputInfo, plan: plan, inputWarnings: outcome.inputWarnings)
+        if rename(temp, output) != 0 {
+            throw TranscodeError(.outputUnwritable, "The output file could not be put in place.")
+        }
+        progress(TranscodeProgress(percent: 100, position: inputInfo.duration, duration: inputInfo.duration, fps: nil, etaSeconds: 0))
+        return TranscodeResult(output: outputInfo, input: inputInfo, elapsed: clock.now - started,
+                               frames: outputInfo.hasVideo ? outcome.frames : nil)
+    }
+
+    /// Refuses inputs the plan cannot use before building anything.
+    static func check(_ input: MediaInfo, against plan: EncodingPlan, options: TranscodeOptions) throws(TranscodeError) {
+        if !input.hasVideo && !input.hasAudio {
+            throw TranscodeError(.inputUnsupported, "The input has no audio or video stream.")
+        }
+        if input.hasVideo, input.duration == 0, !input.hasAudio {
+            throw TranscodeError(.inputUnsupported, "The input is a still image, not a video.")
+        }
+        if plan.audioOnly, !input.hasAudio {
+            throw TranscodeError(.inputUnsupported, "The input has no audio stream for an audio-only preset.")
+        }
+        if plan.video != nil, !input.hasVideo {
+            throw TranscodeError(.inputUnsupported, "The input has no video stream; use an audio-only preset.")
+        }
+    }
+
+    /// The output must be in the expected container, carry the expected streams and last about as long as the input.
+    static func verify(_ out: MediaInfo, input: MediaInfo, plan: EncodingPlan, inputWarnings: Bool) throws(TranscodeError) {
+        let wantsVideo = plan.video != nil && input.hasVideo && !plan.audioOnly
+        let wantsAudio = plan.audio != nil && input.hasAudio
+        let containerOK = plan.container.discovererCapsNames.contains(out.container)
+        guard containerOK, out.hasVideo == wantsVideo, out.hasAudio == wantsAudio,
+              !wantsVideo || out.video?.mediaType == plan.videoMediaType else {
+            throw TranscodeError(.encoderFailure, "The output does not have the expected container or streams.")
+        }
+        let tolerance = max(1.0, input.duration * 0.05)
+        if input.duration > 0, abs(out.duration - input.duration) > tolerance {
+            if inputWarnings || out.duration < input.duration {
+                throw TranscodeError(.inputCorrupt, "The input ends early or is damaged: only \(Int(out.duration)) of \(Int(input.duration)) seconds could be decoded.")
+            }
+            throw TranscodeError(.encoderFailure, "The output's duration does not match the input's.")
+        }
+    }
+}

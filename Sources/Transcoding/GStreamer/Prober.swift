@@ -1,0 +1,132 @@
+import CGStreamer
+import Foundation
+import Logging
+
+/// Reads a file's streams with GstDiscoverer. Blocking: call from a dedicated thread.
+enum Prober {
+    static func probe(path: String, timeout: Duration, logger: Logger) throws(TranscodeError) -> MediaInfo {
+        GStreamer.ensureInitialized()
+        guard FileManager.default.isReadableFile(atPath: path),
+              let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+              (attributes[.type] as? FileAttributeType) == .typeRegular else {
+            throw TranscodeError(.inputUnreadable, "The input file does not exist or cannot be read.")
+        }
+        if (attributes[.size] as? NSNumber)?.intValue == 0 {
+            throw TranscodeError(.inputCorrupt, "The input file is empty.")
+        }
+        var error: UnsafeMutablePointer<GError>?
+        let ns = UInt64(timeout.components.seconds) * GStreamer.second + UInt64(timeout.components.attoseconds / 1_000_000_000)
+        guard let discoverer = gst_discoverer_new(GstClockTime(ns), &error) else {
+            let message = error.map { GStreamer.string($0.pointee.message) } ?? "unknown"
+            if let error { g_error_free(error) }
+            logger.error("gst_discoverer_new failed", metadata: ["gst.error": "\(message)"])
+            throw TranscodeError(.encoderFailure, "The media engine could not start.")
+        }
+        defer { g_object_unref(UnsafeMutableRawPointer(discoverer)) }
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+        guard let uri = gst_filename_to_uri(absolute, nil) else {
+            throw TranscodeError(.inputUnreadable, "The input path is not valid.")
+        }
+        defer { g_free(uri) }
+        let info = gst_discoverer_discover_uri(discoverer, uri, &error)
+        defer { if let info { g_object_unref(UnsafeMutableRawPointer(info)) } }
+        var domain: GQuark = 0, code: Int32 = 0, message = ""
+        if let error {
+            domain = error.pointee.domain
+            code = error.pointee.code
+            message = GStreamer.string(error.pointee.message)
+            g_error_free(error)
+        }
+        guard let info else { throw classify(domain: domain, code: code, message: message, result: nil, logger: logger) }
+        let result = gst_discoverer_info_get_result(info)
+        guard result == GST_DISCOVERER_OK else {
+            throw classify(domain: domain, code: code, message: message, result: result, logger: logger)
+        }
+        return mediaInfo(info)
+    }
+
+    private static func classify(domain: GQuark, code: Int32, message: String, result: GstDiscovererResult?,
+                                 logger: Logger) -> TranscodeError {
+        logger.info("probe failed", metadata: ["gst.error": "\(message)", "gst.result": "\(result.map { String($0.rawValue) } ?? "-")"])
+        switch result {
+        case GST_DISCOVERER_URI_INVALID: return TranscodeError(.inputUnreadable, "The input file cannot be opened.")
+        case GST_DISCOVERER_TIMEOUT: return TranscodeError(.inputCorrupt, "The input could not be read in time; it may be damaged.")
+        case GST_DISCOVERER_MISSING_PLUGINS:
+            return TranscodeError(.inputUnsupported, "The input uses a format or codec this worker cannot decode.")
+        default: break
+        }
+        if domain == gst_resource_error_quark() {
+            return TranscodeError(.inputUnreadable, "The input file cannot be read.")
+        }
+        if domain == gst_stream_error_quark() {
+            switch code {
+            case Int32(GST_STREAM_ERROR_TYPE_NOT_FOUND.rawValue), Int32(GST_STREAM_ERROR_WRONG_TYPE.rawValue):
+                return TranscodeError(.inputUnsupported, "The input is not an audio or video file this worker understands.")
+            case Int32(GST_STREAM_ERROR_CODEC_NOT_FOUND.rawValue), Int32(GST_STREAM_ERROR_NOT_IMPLEMENTED.rawValue):
+                return TranscodeError(.inputUnsupported, "The input uses a codec this worker cannot decode.")
+            default: break
+            }
+        }
+        if domain == gst_core_error_quark(), code == Int32(GST_CORE_ERROR_MISSING_PLUGIN.rawValue) {
+            return TranscodeError(.inputUnsupported, "The input uses a format or codec this worker cannot decode.")
+        }
+        return TranscodeError(.inputCorrupt, "The input file is damaged or incomplete and cannot be read.")
+    }
+
+    private static func mediaInfo(_ info: OpaquePointer) -> MediaInfo {
+        var streams: [MediaInfo.Stream] = []
+        func walk(_ list: UnsafeMutablePointer<GList>?, _ body: (OpaquePointer) -> MediaInfo.Stream) {
+            var node = list
+            while let n = node {
+                if let d = n.pointee.data { streams.append(body(OpaquePointer(d))) }
+                node = n.pointee.next
+            }
+            gst_discoverer_stream_info_list_free(list)
+        }
+        walk(gst_discoverer_info_get_video_streams(info)) { v in
+            var s = stream(v, kind: .video)
+            s.width = Int(gst_discoverer_video_info_get_width(v))
+            s.height = Int(gst_discoverer_video_info_get_height(v))
+            let den = gst_discoverer_video_info_get_framerate_denom(v)
+            if den > 0 { s.frameRate = Double(gst_discoverer_video_info_get_framerate_num(v)) / Double(den) }
+            let br = gst_discoverer_video_info_get_bitrate(v)
+            s.bitRate = br > 0 ? Int(br) : nil
+            return s
+        }
+        walk(gst_discoverer_info_get_audio_streams(info)) { a in
+            var s = stream(a, kind: .audio)
+            s.channels = Int(gst_discoverer_audio_info_get_channels(a))
+            s.sampleRate = Int(gst_discoverer_audio_info_get_sample_rate(a))
+            let br = gst_discoverer_audio_info_get_bitrate(a)
+            s.bitRate = br > 0 ? Int(br) : nil
+            return s
+        }
+        walk(gst_discoverer_info_get_subtitle_streams(info)) { stream($0, kind: .subtitle) }
+        var container = ""
+        if let top = gst_discoverer_info_get_stream_info(info) {
+            if let caps = gst_discoverer_stream_info_get_caps(top) {
+                container = GStreamer.mediaTypes(caps).first ?? ""
+                GStreamer.unrefCaps(caps)
+            }
+            g_object_unref(UnsafeMutableRawPointer(top))
+        }
+        let duration = Double(gst_discoverer_info_get_duration(info)) / Double(GStreamer.second)
+        let video = streams.first { $0.kind == .video }
+        return MediaInfo(container: container, duration: duration, streams: streams, width: video?.width,
+                         height: video?.height, frameRate: video?.frameRate,
+                         bitRate: video?.bitRate ?? streams.first { $0.kind == .audio }?.bitRate)
+    }
+
+    private static func stream(_ s: OpaquePointer, kind: MediaInfo.Stream.Kind) -> MediaInfo.Stream {
+        var mediaType = "", codec = ""
+        if let caps = gst_discoverer_stream_info_get_caps(s) {
+            mediaType = GStreamer.mediaTypes(caps).first ?? ""
+            codec = GStreamer.take(gst_pb_utils_get_codec_description(caps))
+            GStreamer.unrefCaps(caps)
+        }
+        return MediaInfo.Stream(kind: kind, codec: codec.isEmpty ? mediaType : codec, mediaType: mediaType)
+    }
+
+    /// Whether the video stream is a still image (a picture is not a video job).
+    static func isImage(_ info: MediaInfo) -> Bool { info.hasVideo && info.duration == 0 }
+}

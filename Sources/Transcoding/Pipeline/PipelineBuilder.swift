@@ -1,0 +1,149 @@
+import CGStreamer
+import Foundation
+
+/// A pipeline ready to run, plus the hooks the job loop reads.
+final class BuiltPipeline: @unchecked Sendable {
+    /// Owned and driven by one job thread only; see ``ObjectHandle``.
+    let pipeline: ObjectHandle
+    /// The fragment's output pad, checked against the limits once caps are known.
+    let fragmentSource: ObjectHandle?
+    let counter: StreamCounter
+    let countsFrames: Bool
+
+    init(pipeline: ObjectHandle, fragmentSource: ObjectHandle?, counter: StreamCounter, countsFrames: Bool) {
+        self.pipeline = pipeline
+        self.fragmentSource = fragmentSource
+        self.counter = counter
+        self.countsFrames = countsFrames
+    }
+}
+
+/// Builds filesrc ! decodebin, then a video and an audio branch into the muxer and filesink.
+/// Element objects are created and linked here; only the final decodebin pads link at run time.
+enum PipelineBuilder {
+    static let fragmentName = "fragment"
+
+    static func build(plan: EncodingPlan, input: MediaInfo, inputPath: String, outputPath: String,
+                      limits: EngineLimits) throws(TranscodeError) -> BuiltPipeline {
+        GStreamer.ensureInitialized()
+        guard let raw = gst_pipeline_new("transcode") else { throw TranscodeError(.encoderFailure, "The media engine could not start.") }
+        gst_object_ref_sink(UnsafeMutableRawPointer(raw))
+        let pipeline = ObjectHandle(owning: UnsafeMutableRawPointer(raw))
+        let threads = String(limits.threads > 0 ? limits.threads : EncodingPlan.threadCount)
+
+        func add(_ spec: ElementSpec, name: String? = nil) throws(TranscodeError) -> UnsafeMutablePointer<GstElement> {
+            guard let e = GStreamer.make(spec) else {
+                throw TranscodeError(.encoderFailure, "The element '\(spec.factory)' is not installed on this worker.")
+            }
+            if let name { gst_object_set_name(UnsafeMutableRawPointer(e).assumingMemoryBound(to: GstObject.self), name) }
+            gst_bin_add(pipeline.bin, e)
+            return e
+        }
+        func chain(_ elements: [UnsafeMutablePointer<GstElement>]) throws(TranscodeError) {
+            for (a, b) in zip(elements, elements.dropFirst()) where gst_element_link(a, b) == 0 {
+                throw TranscodeError(.optionsInvalid,
+                    "'\(GStreamer.objectName(UnsafeMutableRawPointer(a)))' cannot feed '\(GStreamer.objectName(UnsafeMutableRawPointer(b)))': their formats do not match.")
+            }
+        }
+        /// Small queues: raw 1080p frames are 3 MB each, so the 200-buffer default costs memory, not speed.
+        func queue(_ buffers: Int) -> ElementSpec {
+            ElementSpec("queue", [("max-size-buffers", String(buffers)), ("max-size-bytes", "0"), ("max-size-time", "0")])
+        }
+
+        let src = try add(ElementSpec("filesrc", [("location", inputPath)]), name: "src")
+        let decode = try add(ElementSpec("decodebin"), name: "decode")
+        let mux = try add(ElementSpec(plan.container.muxerFactory), name: "mux")
+        let sink = try add(ElementSpec("filesink", [("location", outputPath), ("async", "false")]), name: "sink")
+        try chain([src, decode])
+        try chain([mux, sink])
+
+        var videoEntry: ObjectHandle?
+        var audioEntry: ObjectHandle?
+        var fragmentSource: ObjectHandle?
+        let counter = StreamCounter()
+
+        if let video = plan.video, input.hasVideo, !plan.audioOnly {
+            let q = try add(queue(4), name: "vqueue")
+            var tail: UnsafeMutablePointer<GstElement>
+            switch video {
+            case let .encode(encoder, maxWidth, maxHeight):
+                let (w, h) = EncodingPlan.fit(width: input.width ?? 0, height: input.height ?? 0, maxWidth: maxWidth, maxHeight: maxHeight)
+                let scale = try add(ElementSpec("videoscale", [("n-threads", threads)]))
+                let convert = try add(ElementSpec("videoconvert", [("n-threads", threads)]))
+                var steps = [q, scale, convert]
+                if let fps = input.frameRate, fps > Double(limits.maxFrameRate) {
+                    let rate = try add(ElementSpec("videorate", [("max-rate", String(limits.maxFrameRate))]))
+                    steps.append(rate)
+                }
+                let caps = try add(ElementSpec("capsfilter", [("caps", "video/x-raw,width=\(w),height=\(h)")]))
+                let enc = try add(encoder, name: "vencoder")
+                steps += [caps, enc]
+                try chain(steps)
+                tail = enc
+            case let .fragment(text):
+                let parsed = try FragmentValidator.parse(text, limits: limits)
+                gst_object_set_name(parsed.handle.raw.assumingMemoryBound(to: GstObject.self), fragmentName)
+                tuneFragment(parsed.handle, threads: threads)
+                let ghostSink = gst_ghost_pad_new("sink", parsed.sinkPad.pad)
+                let ghostSrc = gst_ghost_pad_new("src", parsed.srcPad.pad)
+                guard let ghostSink, let ghostSrc else { throw TranscodeError(.optionsInvalid, "The fragment's pads cannot be used.") }
+                gst_element_add_pad(parsed.handle.element, ghostSink)
+                gst_element_add_pad(parsed.handle.element, ghostSrc)
+                fragmentSource = ObjectHandle(retaining: UnsafeMutableRawPointer(ghostSrc))
+                gst_bin_add(pipeline.bin, parsed.handle.element)   // the pipeline takes its own reference
+                try chain([q, parsed.handle.element])
+                tail = parsed.handle.element
+            }
+            if let type = plan.videoMediaType, let parser = EncodingPlan.parser(for: type) {
+                let p = try add(ElementSpec(parser))
+                try chain([tail, p])
+                tail = p
+            }
+            try chain([tail, mux])
+            videoEntry = ObjectHandle(owning: UnsafeMutableRawPointer(gst_element_get_static_pad(q, "sink")!))
+            if let qsrc = gst_element_get_static_pad(q, "src") {
+                counter.attach(to: qsrc)
+                gst_object_unref(UnsafeMutableRawPointer(qsrc))
+            }
+        }
+        if let encoder = plan.audio, input.hasAudio {
+            let q = try add(queue(16), name: "aqueue")
+            let convert = try add(ElementSpec("audioconvert"))
+            let resample = try add(ElementSpec("audioresample"))
+            var steps = [q, convert, resample]
+            if let caps = plan.audioCaps { steps.append(try add(ElementSpec("capsfilter", [("caps", caps)]))) }
+            let enc = try add(encoder, name: "aencoder")
+            steps.append(enc)
+            if let parser = EncodingPlan.parser(for: encoder.factory == "opusenc" ? "audio/x-opus" : "audio/mpeg") {
+                steps.append(try add(ElementSpec(parser)))
+            }
+            steps.append(mux)
+            try chain(steps)
+            audioEntry = ObjectHandle(owning: UnsafeMutableRawPointer(gst_element_get_static_pad(q, "sink")!))
+            if videoEntry == nil, let qsrc = gst_element_get_static_pad(q, "src") {
+                counter.attach(to: qsrc)
+                gst_object_unref(UnsafeMutableRawPointer(qsrc))
+            }
+        }
+        guard videoEntry != nil || audioEntry != nil else {
+            throw TranscodeError(.inputUnsupported, "The input has no stream this job can use.")
+        }
+        PadLinker(video: videoEntry, audio: audioEntry).attach(to: decode)
+        return BuiltPipeline(pipeline: pipeline, fragmentSource: fragmentSource, counter: counter, countsFrames: videoEntry != nil)
+    }
+
+    /// Gives the fragment's converters and x264 our thread count when it left them at their defaults.
+    private static func tuneFragment(_ bin: ObjectHandle, threads: String) {
+        let it = gst_bin_iterate_recurse(bin.bin)
+        defer { gst_iterator_free(it) }
+        var failed: gboolean = 0
+        while let e = cgst_iterator_next_element(it, &failed) {
+            defer { gst_object_unref(UnsafeMutableRawPointer(e)) }
+            switch GStreamer.factoryName(e) {
+            case "videoconvert", "videoscale", "videoconvertscale":
+                if GStreamer.intProperty(e, "n-threads") == 1 { GStreamer.set(e, "n-threads", threads) }
+            default: break
+            }
+        }
+    }
+}

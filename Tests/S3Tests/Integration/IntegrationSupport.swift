@@ -1,0 +1,92 @@
+import Foundation
+import Logging
+import S3
+import Testing
+
+/// Connection settings for the real radosgw: env S3 variables, else the dev stack's defaults.
+enum TestServer {
+    static let env = ProcessInfo.processInfo.environment
+    static let endpoint = env["AWS_S3_ENDPOINT_URL"] ?? "http://127.0.0.1:7480"
+    static let accessKey = env["AWS_ACCESS_KEY_ID"] ?? "AKIACEPHTEST00000000"
+    static let secretKey = env["AWS_SECRET_ACCESS_KEY"] ?? "cephtestsecretcephtestsecret0000000000000"
+    static let region = env["AWS_REGION"] ?? "us-east-1"
+
+    static func configuration(bucket: String, endpoint: String = endpoint, secret: String = secretKey,
+                              partSize: Int = 5 * 1024 * 1024, concurrency: Int = 4,
+                              maxAttempts: Int = 5) -> S3Configuration {
+        S3Configuration(accessKeyId: accessKey, secretAccessKey: secret, region: region, endpoint: endpoint,
+                        bucket: bucket, partSize: partSize, concurrency: concurrency, maxAttempts: maxAttempts,
+                        retryBaseDelay: .milliseconds(20), maxRetryDelay: .milliseconds(200))
+    }
+
+    static func uniqueBucket() -> String {
+        "s3test-" + UUID().uuidString.lowercased().prefix(13).replacingOccurrences(of: "-", with: "")
+    }
+
+    /// Runs `body` with a client on a fresh bucket, then empties and deletes the bucket.
+    static func withBucket(partSize: Int = 5 * 1024 * 1024, concurrency: Int = 4,
+                           _ body: (S3Client, String) async throws -> Void) async throws {
+        let bucket = uniqueBucket()
+        let client = S3Client(configuration: configuration(bucket: bucket, partSize: partSize, concurrency: concurrency, maxAttempts: 2))
+        do {
+            try await client.createBucket()
+        } catch {
+            try await client.shutdown()
+            Issue.record("radosgw at \(endpoint) is not usable (\(error)); start it with scripts/stack up")
+            throw error
+        }
+        var failure: (any Error)?
+        do { try await body(client, bucket) } catch { failure = error }
+        do {
+            for upload in try await client.listMultipartUploads() {
+                try await client.abortMultipartUpload(key: upload.key, uploadId: upload.uploadId)
+            }
+            for object in try await client.listAll() { try await client.delete(object.key) }
+            try await client.deleteBucket()
+        } catch {
+            if failure == nil { failure = error }
+        }
+        try await client.shutdown()
+        if let failure { throw failure }
+    }
+}
+
+/// Temporary files for a test, removed at the end.
+final class TempDir {
+    let url: URL
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("s3tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(at: url) }
+    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+
+    /// A file of `size` random bytes (from /dev/urandom).
+    func randomFile(_ name: String, size: Int) throws -> String {
+        let p = path(name)
+        try run("/bin/sh", ["-c", "head -c \(size) /dev/urandom > '\(p)'"])
+        return p
+    }
+}
+
+@discardableResult
+func run(_ tool: String, _ args: [String]) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: tool)
+    process.arguments = args
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+func sha256(_ path: String) throws -> String {
+    let out = try run("/usr/bin/sha256sum", [path]).output
+    return String(out.prefix(64))
+}
+
+func fileSize(_ path: String) throws -> Int64 {
+    (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? -1
+}
