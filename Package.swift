@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: []),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C interop: module maps plus static-inline shims for macros and variadic calls.
@@ -59,6 +61,10 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         .executableTarget(
@@ -73,7 +79,7 @@ let package = Package(
         .testTarget(name: "S3Tests", dependencies: ["S3"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RabbitMQTests", dependencies: ["RabbitMQ"]),
         .testTarget(name: "TranscodingServiceTests", dependencies: ["TranscodingService"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["TranscodingService", "S3", "RabbitMQ"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["TranscodingService", "Transcoding", "S3", "RabbitMQ"]),
     ],
     swiftLanguageModes: [.v6]
 )

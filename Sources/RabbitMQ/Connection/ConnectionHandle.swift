@@ -58,7 +58,7 @@ final class ConnectionHandle: @unchecked Sendable {
             if status == AMQP_STATUS_TIMEOUT {
                 throw fail(AMQPError(.unreachable, "connecting to \(where_) timed out after \(config.connectTimeout); check the host, port and firewall"))
             }
-            throw fail(AMQPError(.unreachable, "cannot connect to \(where_): \(statusText(rc)) (errno: \(String(cString: strerror(errno)))); check that RabbitMQ is running and the host and port are right"))
+            throw fail(AMQPError(.unreachable, "cannot connect to \(where_): \(statusText(rc)); check that RabbitMQ is running and the host and port are right"))
         }
         let heartbeatSeconds = Int(config.heartbeat.components.seconds)
         // Set before login so that a broker that never answers the handshake cannot hang us.

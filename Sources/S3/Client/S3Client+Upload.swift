@@ -38,7 +38,7 @@ extension S3Client {
         let uploadId = try await createMultipartUpload(key: key, contentType: contentType)
         let partSize = Int64(configuration.partSize)
         let partCount = Int((size + partSize - 1) / partSize)
-        let done = Atomic<Int64>(0)
+        let done = ByteCounter()
         do {
             var etags = [String](repeating: "", count: partCount)
             try await withThrowingTaskGroup(of: (Int, String).self) { group in
@@ -51,7 +51,7 @@ extension S3Client {
                     group.addTask {
                         let etag = try await self.uploadPart(path: path, key: key, offset: offset, length: length,
                                                              contentType: nil, partNumber: index + 1, uploadId: uploadId)
-                        let total = done.add(length, ordering: .relaxed).newValue
+                        let total = done.add(length)
                         progress?(total)
                         return (index, etag)
                     }
@@ -138,4 +138,10 @@ extension S3Client {
             }
         }
     }
+}
+
+/// Bytes confirmed so far by parts finishing on different tasks.
+final class ByteCounter: Sendable {
+    private let value = Atomic<Int64>(0)
+    func add(_ n: Int64) -> Int64 { value.add(n, ordering: .relaxed).newValue }
 }

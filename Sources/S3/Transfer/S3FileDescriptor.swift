@@ -110,7 +110,7 @@ package struct S3FileChunks: AsyncSequence, Sendable {
 
         package mutating func next() async throws -> ByteBuffer? {
             guard position < end else { return nil }
-            let count = Int(min(Int64(chunkSize), end - position))
+            let count = Int(Swift.min(Int64(chunkSize), end - position))
             let buffer = try await file.read(at: position, count: count)
             guard buffer.readableBytes > 0 else {
                 throw S3Error(code: "FileChanged", message: "file is shorter than when the transfer started")

@@ -6,7 +6,7 @@ import Testing
 /// The broker the integration tests talk to (started by `scripts/stack up` / `.ci/run`).
 enum Broker {
     static let url = ProcessInfo.processInfo.environment["AMQP_URL"] ?? "amqp://guest:guest@localhost:5672/%2f"
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    static let packageRoot = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath().deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent()
     static let stateDir = ProcessInfo.processInfo.environment["RMQ_DIR"] ?? "/tmp/rabbitmq-state"
 

@@ -7,7 +7,7 @@ Listens on 127.0.0.1 (random port, printed on stdout as "PORT <n>"), forwards ea
 to the upstream with "Connection: close" and relays the answer. A rule "METHOD substring:
 actions" makes the first requests whose method matches and whose path+query contains the
 substring fail, one action each in order: 503 (SlowDown XML), 500 (InternalError XML), reset
-(close the connection without answering), then pass through. Every request is logged as
+(close the connection without answering), sleep (3 s, then pass), then pass through. Every request is logged as
 "<method> <path?query> <action>" so tests can count attempts. Exits after --lifetime seconds.
 """
 import argparse, socket, sys, threading, time
@@ -49,6 +49,45 @@ def read_body(conn, rest, length):
         body += chunk
     return body
 
+def relay_response(up, conn, method):
+    """Relays one answer, forcing "Connection: close" so each connection carries one request."""
+    head, rest = recv_head(up)
+    if head is None:
+        return
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    kept = [l for l in lines[1:] if l and not l.lower().startswith("connection:")]
+    conn.sendall(("\r\n".join([lines[0]] + kept + ["Connection: close", "", ""])).encode("latin-1"))
+    length, chunked = None, False
+    for l in kept:
+        name, _, value = l.partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+        if name.lower() == "transfer-encoding" and "chunked" in value.lower():
+            chunked = True
+    if method == "HEAD" or status in (204, 304) or (length is None and not chunked):
+        length = 0 if method == "HEAD" or status in (204, 304) else None
+    if length is not None:
+        sent = len(rest[:length])
+        conn.sendall(rest[:length])
+        while sent < length:
+            chunk = up.recv(min(1 << 20, length - sent))
+            if not chunk:
+                break
+            conn.sendall(chunk)
+            sent += len(chunk)
+        return
+    # Chunked (or close-delimited): relay until the terminating chunk or upstream close.
+    data = rest
+    conn.sendall(data)
+    while not data.endswith(b"0\r\n\r\n"):
+        chunk = up.recv(1 << 20)
+        if not chunk:
+            break
+        conn.sendall(chunk)
+        data = (data + chunk)[-16:]
+
+
 def handle(conn):
     try:
         head, rest = recv_head(conn)
@@ -72,6 +111,8 @@ def handle(conn):
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
             return
         body = read_body(conn, rest, length)
+        if action == "sleep":
+            time.sleep(3)
         if action in ("503", "500"):
             code = "SlowDown" if action == "503" else "InternalError"
             payload = ERR.format(code=code).encode()
@@ -81,11 +122,7 @@ def handle(conn):
             return
         up = socket.create_connection((uhost, int(uport)))
         up.sendall(("\r\n".join([lines[0]] + headers + ["Connection: close", "", ""])).encode("latin-1") + body)
-        while True:
-            chunk = up.recv(1 << 20)
-            if not chunk:
-                break
-            conn.sendall(chunk)
+        relay_response(up, conn, method)
         up.close()
     except OSError:
         pass

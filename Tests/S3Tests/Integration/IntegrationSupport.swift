@@ -90,3 +90,16 @@ func sha256(_ path: String) throws -> String {
 func fileSize(_ path: String) throws -> Int64 {
     (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? -1
 }
+
+/// Runs `body` with a client that is shut down however `body` ends.
+func withClient<T>(_ configuration: S3Configuration, _ body: (S3Client) async throws -> T) async throws -> T {
+    let client = S3Client(configuration: configuration)
+    do {
+        let result = try await body(client)
+        try await client.shutdown()
+        return result
+    } catch {
+        try? await client.shutdown()
+        throw error
+    }
+}

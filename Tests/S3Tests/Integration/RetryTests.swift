@@ -47,10 +47,9 @@ final class FaultProxy {
 }
 
 @Suite struct RetryTests {
-    static func client(_ proxy: FaultProxy, bucket: String, maxAttempts: Int = 5) -> S3Client {
-        S3Client(configuration: TestServer.configuration(bucket: bucket, endpoint: proxy.endpoint,
-                                                         partSize: 5 * 1024 * 1024, concurrency: 3,
-                                                         maxAttempts: maxAttempts))
+    static func config(_ proxy: FaultProxy, bucket: String, maxAttempts: Int = 5) -> S3Configuration {
+        TestServer.configuration(bucket: bucket, endpoint: proxy.endpoint, partSize: 5 * 1024 * 1024,
+                                 concurrency: 3, maxAttempts: maxAttempts)
     }
 
     @Test func transientFaultsAreRetriedAndOthersAreNot() async throws {
@@ -58,7 +57,7 @@ final class FaultProxy {
             let dir = try TempDir()
             let proxy = try FaultProxy(rules: ["PUT small:503,reset,500", "GET dl-me:reset"], dir: dir)
             defer { proxy.stop() }
-            let client = Self.client(proxy, bucket: bucket)
+            try await withClient(Self.config(proxy, bucket: bucket)) { client in
             try await client.put(Array("payload".utf8), to: "small")
             #expect(try await direct.get("small") == Array("payload".utf8))
             let puts = proxy.log().filter { $0.hasPrefix("PUT /\(bucket)/small") }
@@ -70,7 +69,7 @@ final class FaultProxy {
             let error = await #expect(throws: S3Error.self) { try await client.get("no such key") }
             #expect(error?.code == "NoSuchKey")
             #expect(proxy.log().filter { $0.contains("no%20such%20key") }.count == 1)   // 404 is not retried
-            try await client.shutdown()
+            }
         }
     }
 
@@ -81,7 +80,7 @@ final class FaultProxy {
             let source = try dir.randomFile("src", size: size)
             let proxy = try FaultProxy(rules: ["PUT partNumber=2&:reset,503", "GET big:pass,pass,reset"], dir: dir)
             defer { proxy.stop() }
-            let client = Self.client(proxy, bucket: bucket)
+            try await withClient(Self.config(proxy, bucket: bucket)) { client in
             try await client.upload(file: source, to: "big", progress: nil)
             let parts = proxy.log().filter { $0.hasPrefix("PUT") }
                 .compactMap { line in line.split(separator: "partNumber=").last.map { $0.prefix { $0 != "&" } } }
@@ -95,7 +94,7 @@ final class FaultProxy {
             #expect(try sha256(out) == sha256(source))
             // HEAD + 4 ranges + 1 retried range.
             #expect(proxy.log().filter { $0.hasPrefix("GET /\(bucket)/big") }.count == 5)
-            try await client.shutdown()
+            }
         }
     }
 
@@ -105,31 +104,34 @@ final class FaultProxy {
             let source = try dir.randomFile("src", size: 16 * 1024 * 1024)
             let proxy = try FaultProxy(rules: ["PUT partNumber=3&:reset,reset,reset"], dir: dir)
             defer { proxy.stop() }
-            let client = Self.client(proxy, bucket: bucket, maxAttempts: 2)
-            let error = await #expect(throws: S3Error.self) {
-                try await client.upload(file: source, to: "doomed.bin")
+            try await withClient(Self.config(proxy, bucket: bucket, maxAttempts: 2)) { client in
+                let error = await #expect(throws: S3Error.self) {
+                    try await client.upload(file: source, to: "doomed.bin")
+                }
+                #expect(error?.isTransient == true)
             }
-            #expect(error?.isTransient == true)
             #expect(proxy.log().contains { $0.hasPrefix("DELETE /\(bucket)/doomed.bin?uploadId=") })
             #expect(try await direct.listMultipartUploads().isEmpty)
             let missing = await #expect(throws: S3Error.self) { try await direct.head("doomed.bin") }
             #expect(missing?.isNotFound == true)
 
-            // Cancelling the caller aborts too.
-            let slow = try FaultProxy(rules: [], dir: dir)
+            // Cancelling the caller once the upload exists (part 1 held 3 s by the proxy) aborts it too.
+            let slow = try FaultProxy(rules: ["PUT partNumber=1&:sleep"], dir: dir)
             defer { slow.stop() }
-            let client2 = Self.client(slow, bucket: bucket)
-            let started = ProgressBox()
-            let task = Task { try await client2.upload(file: source, to: "cancelled.bin", progress: { started.record($0) }) }
-            while started.count == 0 && !direct.configuration.bucket.isEmpty {
-                try await Task.sleep(for: .milliseconds(5))
-                if (try? await direct.listMultipartUploads().isEmpty) == false { break }
+            try await withClient(Self.config(slow, bucket: bucket)) { client in
+                let task = Task { try await client.upload(file: source, to: "cancelled.bin") }
+                var seen = false
+                for _ in 0..<400 where !seen {
+                    seen = try await !direct.listMultipartUploads().isEmpty
+                    if !seen { try await Task.sleep(for: .milliseconds(5)) }
+                }
+                task.cancel()
+                _ = await task.result
+                #expect(seen)
             }
-            task.cancel()
-            _ = await task.result
             #expect(try await direct.listMultipartUploads().isEmpty)
-            try await client.shutdown()
-            try await client2.shutdown()
+            let cancelled = await #expect(throws: S3Error.self) { try await direct.head("cancelled.bin") }
+            #expect(cancelled?.isNotFound == true)
         }
     }
 }

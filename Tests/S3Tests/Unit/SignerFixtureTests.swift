@@ -126,7 +126,7 @@ import Testing
             if c.style == "path" {
                 let url = client.presignedURL(method: c.method, key: c.key!, expires: .seconds(expires), date: Self.date(c.date))
                 #expect(Set(url.split(separator: "?")[1].split(separator: "&")) == Set(c.url!.split(separator: "?")[1].split(separator: "&")))
-                #expect(url.split(separator: "?")[0].dropFirst("http".count) == c.url!.split(separator: "?")[0].dropFirst("https".count))
+                #expect(url.split(separator: "?")[0] == c.url!.split(separator: "?")[0])
             }
         } else {
             let signed = signer.sign(request, payloadHash: c.payload, date: Self.date(c.date))

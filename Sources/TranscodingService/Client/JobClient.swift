@@ -1,0 +1,61 @@
+import Foundation
+import RabbitMQ
+
+/// What `transcoder submit` and `watch` (and tests) use to talk to workers.
+public struct JobClient: Sendable {
+    public let connection: AMQPConnection
+    public let topology: Topology
+
+    public init(connection: AMQPConnection, topology: Topology) {
+        self.connection = connection
+        self.topology = topology
+    }
+
+    /// Publishes a job (persistent, confirmed) the way the seed's clients do: default
+    /// exchange, routing key = the jobs queue. `mandatory` makes a missing queue an error.
+    public func submit(_ job: JobRequest) async throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let body = try encoder.encode(job)
+        try await connection.publish(Array(body), routingKey: topology.jobsQueue,
+                                     properties: MessageProperties(contentType: "application/json", messageId: job.jobID),
+                                     mandatory: true)
+    }
+
+    /// Follows progress without taking messages from the shared progress queue: a private
+    /// queue bound to the progress exchange for the given jobs (all jobs when empty).
+    /// Bind before submitting so that no message is missed.
+    public func follow(jobIDs: [String]) async throws -> ProgressStream {
+        let name = "transcoder.watch.\(UUID().uuidString.lowercased())"
+        _ = try await connection.declare(queue: QueueSpec(name: name, durable: false, exclusive: true, autoDelete: true,
+                                                          arguments: ["x-expires": .int(60_000)]))
+        for key in jobIDs.isEmpty ? ["#"] : jobIDs {
+            try await connection.bind(BindingSpec(queue: name, exchange: topology.progressExchange, routingKey: key))
+        }
+        let consumer = try await connection.consume(queue: name, prefetch: 100)
+        return ProgressStream(consumer: consumer)
+    }
+}
+
+/// Progress messages as they arrive; undecodable messages are skipped.
+public struct ProgressStream: AsyncSequence, Sendable {
+    public typealias Element = ProgressMessage
+    let consumer: AMQPConsumer
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var base: AMQPConsumer.AsyncIterator
+        public mutating func next() async throws -> ProgressMessage? {
+            while let delivery = try await base.next() {
+                try? await delivery.ack()
+                if let message = try? JSONDecoder().decode(ProgressMessage.self, from: Data(delivery.body)) {
+                    return message
+                }
+            }
+            return nil
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: consumer.makeAsyncIterator()) }
+
+    public func cancel() async { await consumer.cancel() }
+}

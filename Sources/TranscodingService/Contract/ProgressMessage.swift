@@ -1,0 +1,65 @@
+import Foundation
+
+/// What workers publish on `transcoding_progress`.
+///
+/// The seed's clients read `job_id` and `progress` (0–100); everything else is added and
+/// optional for them. `progress` covers the whole job (download, transcode, upload) and
+/// never goes backwards within one attempt. The final message of a job has state
+/// `completed` or `failed` and is never dropped by the broker (see ``Topology``).
+public struct ProgressMessage: Sendable, Equatable, Codable {
+    public enum State: String, Sendable, Codable, CaseIterable {
+        case queued, downloading, transcoding, uploading, completed, failed
+
+        public var isFinal: Bool { self == .completed || self == .failed }
+    }
+
+    /// `null` only for a message so malformed that it had no readable job id.
+    public var jobID: String?
+    public var progress: Double
+    public var state: State
+    public var workerID: String
+    /// When this message was made, RFC 3339 UTC.
+    public var timestamp: String
+    /// When this worker took the job.
+    public var startedAt: String?
+    /// How many times the broker has handed this job out (1 for the first time).
+    public var attempt: Int?
+    public var fps: Double?
+    public var etaSeconds: Double?
+    // Completed only.
+    public var outputKey: String?
+    public var outputSize: Int64?
+    public var durationSeconds: Double?
+    // Failed only.
+    public var errorCode: JobFailure.Code?
+    public var errorMessage: String?
+
+    enum CodingKeys: String, CodingKey {
+        case jobID = "job_id", progress, state, workerID = "worker_id", timestamp
+        case startedAt = "started_at", attempt, fps, etaSeconds = "eta_seconds"
+        case outputKey = "output_key", outputSize = "output_size", durationSeconds = "duration_seconds"
+        case errorCode = "error_code", errorMessage = "error_message"
+    }
+
+    public init(jobID: String?, progress: Double, state: State, workerID: String, timestamp: Date = Date(),
+                startedAt: Date? = nil, attempt: Int? = nil) {
+        self.jobID = jobID
+        self.progress = min(100, max(0, (progress * 10).rounded() / 10))
+        self.state = state
+        self.workerID = workerID
+        self.timestamp = Self.format(timestamp)
+        self.startedAt = startedAt.map(Self.format)
+        self.attempt = attempt
+    }
+
+    public func encoded() -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Encoding a struct of strings and finite numbers cannot fail.
+        return Array((try? encoder.encode(self)) ?? Data())
+    }
+
+    static func format(_ date: Date) -> String {
+        date.ISO8601Format(.init(includingFractionalSeconds: true))
+    }
+}

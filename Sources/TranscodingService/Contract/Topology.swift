@@ -1,0 +1,91 @@
+import RabbitMQ
+
+/// The queues a worker declares at start (idempotently; every worker declares the same).
+///
+/// - Jobs: a durable quorum queue, so that even the seed's non-persistent publishes
+///   survive a broker restart. Jobs that fail are republished to the dead-letter queue with
+///   their reason in headers and then acked; a job whose deliveries reach the limit
+///   (workers crashed on it) is dead-lettered by the broker itself (x-death reason
+///   `delivery_limit`).
+/// - Progress: published to a topic exchange (routing key = job id) bound to the
+///   progress queue, so `transcoder watch` can follow one job without taking messages
+///   from the seed's readers. The queue is bounded for the case where nobody reads it. Messages expire after
+///   `progressTTL` and the queue holds at most `progressMaxLength` (oldest dropped first);
+///   both paths dead-letter into a headers exchange that keeps only messages marked
+///   `x-final: true` (the completed/failed message of each job) in the results queue.
+///   So progress ticks may be lost to an absent reader, a job's outcome never is.
+public struct Topology: Sendable, Equatable {
+    public var jobsQueue: String
+    public var progressQueue: String
+    public var deliveryLimit: Int
+    public var progressTTL: Duration
+    public var progressMaxLength: Int
+
+    public init(jobsQueue: String = "transcoding_jobs", progressQueue: String = "transcoding_progress",
+                deliveryLimit: Int = 5, progressTTL: Duration = .seconds(3600), progressMaxLength: Int = 100_000) {
+        self.jobsQueue = jobsQueue
+        self.progressQueue = progressQueue
+        self.deliveryLimit = deliveryLimit
+        self.progressTTL = progressTTL
+        self.progressMaxLength = progressMaxLength
+    }
+
+    public var deadLetterQueue: String { jobsQueue + ".dead" }
+    /// Where final progress messages go when they expire or overflow unread.
+    public var resultsQueue: String { progressQueue + ".results" }
+    var progressOverflowExchange: String { progressQueue + ".overflow" }
+    /// Workers publish progress here with the job id as routing key; the progress queue
+    /// takes everything (the seed's readers), watchers bind their own queue to one job.
+    public var progressExchange: String { progressQueue + ".events" }
+
+    /// Header that marks the last message of a job on the progress queue.
+    public static let finalHeader = "x-final"
+    /// Headers a dead-lettered job carries.
+    public static let failureCodeHeader = "x-failure-code"
+    public static let failureMessageHeader = "x-failure-message"
+
+    /// Where the broker dead-letters jobs (delivery limit reached): fanned out to the
+    /// dead-letter queue and to a queue workers read to report those jobs as failed.
+    var deadLetterExchange: String { jobsQueue + ".dlx" }
+    public var deadLetterNotifyQueue: String { jobsQueue + ".dead.notify" }
+
+    var jobs: QueueSpec {
+        QueueSpec(name: jobsQueue, arguments: [
+            "x-queue-type": .string("quorum"),
+            "x-delivery-limit": .int(Int64(deliveryLimit)),
+            "x-dead-letter-exchange": .string(deadLetterExchange),
+        ])
+    }
+    var deadLetters: QueueSpec {
+        QueueSpec(name: deadLetterQueue, arguments: ["x-queue-type": .string("quorum")])
+    }
+    var progress: QueueSpec {
+        QueueSpec(name: progressQueue, arguments: [
+            "x-message-ttl": .int(Int64(progressTTL.components.seconds * 1000)),
+            "x-max-length": .int(Int64(progressMaxLength)),
+            "x-overflow": .string("drop-head"),
+            "x-dead-letter-exchange": .string(progressOverflowExchange),
+        ])
+    }
+    var results: QueueSpec {
+        QueueSpec(name: resultsQueue, arguments: ["x-queue-type": .string("quorum")])
+    }
+
+    /// Declares everything; a queue that exists with other arguments fails start-up with
+    /// the broker's message, which names the queue and the argument.
+    public func declare(on connection: AMQPConnection) async throws {
+        try await connection.declare(exchange: ExchangeSpec(name: deadLetterExchange, kind: .fanout))
+        _ = try await connection.declare(queue: deadLetters)
+        _ = try await connection.declare(queue: QueueSpec(name: deadLetterNotifyQueue, arguments: ["x-queue-type": .string("quorum")]))
+        try await connection.bind(BindingSpec(queue: deadLetterQueue, exchange: deadLetterExchange))
+        try await connection.bind(BindingSpec(queue: deadLetterNotifyQueue, exchange: deadLetterExchange))
+        _ = try await connection.declare(queue: jobs)
+        try await connection.declare(exchange: ExchangeSpec(name: progressOverflowExchange, kind: .headers))
+        _ = try await connection.declare(queue: results)
+        try await connection.bind(BindingSpec(queue: resultsQueue, exchange: progressOverflowExchange, routingKey: "",
+                                              arguments: ["x-match": .string("all"), Self.finalHeader: .bool(true)]))
+        _ = try await connection.declare(queue: progress)
+        try await connection.declare(exchange: ExchangeSpec(name: progressExchange, kind: .topic))
+        try await connection.bind(BindingSpec(queue: progressQueue, exchange: progressExchange, routingKey: "#"))
+    }
+}

@@ -1,0 +1,61 @@
+import Foundation
+import Transcoding
+
+/// Stage 2: local input to local output with the engine.
+struct TranscodeStage: Sendable {
+    let engine: TranscodingEngine
+
+    /// Checks the job's options without touching any file, so bad options fail before
+    /// anything is downloaded.
+    func validate(_ job: JobRequest) throws(JobFailure) -> TranscodeOptions {
+        let options = job.options
+        do {
+            try engine.validate(options, outputKey: job.outputKey)
+        } catch {
+            throw JobFailure(error)
+        }
+        return options
+    }
+
+    func run(input: String, outputKey: String, options: TranscodeOptions, in scratch: ScratchDirectory,
+             progress: @escaping @Sendable (TranscodeProgress) -> Void) async throws(JobFailure) -> (path: String, result: TranscodeResult) {
+        // Keep the key's extension (it picks the container); none lets the engine choose.
+        let ext = Container.fromExtension(of: outputKey) != nil ? "." + (outputKey as NSString).pathExtension.lowercased() : ""
+        let output = scratch.file("output" + ext)
+        do {
+            let result = try await engine.transcode(input: input, output: output, options: options, progress: progress)
+            return (output, result)
+        } catch {
+            throw JobFailure(error)
+        }
+    }
+}
+
+extension JobRequest {
+    /// The engine's options for this job (the decoder guarantees exactly one form).
+    public var options: TranscodeOptions {
+        if let preset {
+            let o = overrides
+            return .preset(preset, overrides: PresetOverrides(width: o?.width, height: o?.height, bitrateKbps: o?.bitrate,
+                                                               crf: o?.crf, speed: o?.speed))
+        }
+        return .fragment(transcodeOptions ?? "")
+    }
+}
+
+extension JobFailure {
+    init(_ error: TranscodeError) {
+        let code: Code = switch error.code {
+        case .inputUnreadable: .inputUnreadable
+        case .inputCorrupt: .inputCorrupt
+        case .inputUnsupported: .inputUnsupported
+        case .optionsInvalid: .invalidOptions
+        case .optionsForbidden: .forbiddenOptions
+        case .encoderFailure: .encoderFailed
+        case .outputUnwritable: .internalError
+        case .cancelled: .internalError
+        case .timedOut: .timedOut
+        }
+        self.init(code, error.message)
+    }
+}

@@ -1,0 +1,99 @@
+import Logging
+import Metrics
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Prometheus
+import ServiceLifecycle
+
+/// A small HTTP listener for operators: `/metrics` (Prometheus text), `/healthz` (the
+/// process is alive) and `/readyz` (broker connected and storage reachable, else 503 and why).
+public final class MetricsServer: Service {
+    let port: Int
+    let status: WorkerStatus
+    let registry: PrometheusCollectorRegistry
+    let logger: Logger
+
+    /// Makes swift-metrics report into a Prometheus registry (once per process).
+    public static func bootstrapMetrics() -> PrometheusCollectorRegistry {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }
+
+    public init(port: Int, status: WorkerStatus, registry: PrometheusCollectorRegistry, logger: Logger) {
+        self.port = port
+        self.status = status
+        self.registry = registry
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let (status, registry) = (self.status, self.registry)
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.pipeline.configureHTTPServerPipeline().flatMap {
+                    channel.pipeline.addHandler(HTTPHandler(status: status, registry: registry))
+                }
+            }
+            .bind(host: "0.0.0.0", port: port).get()
+        logger.info("metrics listening", metadata: ["port": "\(port)"])
+        await withGracefulShutdownHandler {
+            try? await channel.closeFuture.get()
+        } onGracefulShutdown: {
+            channel.close(promise: nil)
+        }
+    }
+}
+
+private final class HTTPHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let status: WorkerStatus
+    let registry: PrometheusCollectorRegistry
+    private var path = "/"
+
+    init(status: WorkerStatus, registry: PrometheusCollectorRegistry) {
+        self.status = status
+        self.registry = registry
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head): path = String(head.uri.split(separator: "?").first ?? "/")
+        case .body: break
+        case .end:
+            let context = NIOLoopBound(context, eventLoop: context.eventLoop)
+            switch path {
+            case "/metrics":
+                respond(context.value, .ok, registry.emitToBuffer(), type: "text/plain; version=0.0.4")
+            case "/healthz":
+                respond(context.value, .ok, Array("ok\n".utf8))
+            case "/readyz":
+                let status = self.status
+                let eventLoop = context.value.eventLoop
+                Task {
+                    let reason = await status.unreadyReason()
+                    eventLoop.execute {
+                        self.respond(context.value, reason == nil ? .ok : .serviceUnavailable,
+                                     Array((reason.map { "unready: \($0)" } ?? "ready").utf8 + [0x0A]))
+                    }
+                }
+            default:
+                respond(context.value, .notFound, Array("not found\n".utf8))
+            }
+        }
+    }
+
+    private func respond(_ context: ChannelHandlerContext, _ status: HTTPResponseStatus, _ body: [UInt8],
+                         type: String = "text/plain") {
+        var headers = HTTPHeaders([("Content-Type", type), ("Content-Length", "\(body.count)")])
+        headers.add(name: "Connection", value: "close")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+    }
+}

@@ -1,0 +1,39 @@
+import Logging
+import RabbitMQ
+
+/// Publishes progress messages with publisher confirms on the progress exchange.
+public struct ProgressPublisher: Sendable {
+    let connection: AMQPConnection
+    let topology: Topology
+
+    public init(connection: AMQPConnection, topology: Topology) {
+        self.connection = connection
+        self.topology = topology
+    }
+
+    public func publish(_ message: ProgressMessage) async throws {
+        let properties = MessageProperties(contentType: "application/json",
+                                           headers: [Topology.finalHeader: .bool(message.state.isFinal)],
+                                           persistent: message.state.isFinal)
+        try await connection.publish(message.encoded(), exchange: topology.progressExchange,
+                                     routingKey: message.jobID ?? "", properties: properties)
+    }
+
+    /// A job's outcome must reach the queue before the job is acked: retry through broker
+    /// outages (the connection recovers by itself) for up to `patience`.
+    func publishFinal(_ message: ProgressMessage, logger: Logger, patience: Duration = .seconds(300)) async throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now + patience
+        var delay = Duration.milliseconds(200)
+        while true {
+            do {
+                return try await publish(message)
+            } catch {
+                guard clock.now < deadline, !Task.isCancelled else { throw error }
+                logger.warning("final progress message not confirmed yet, retrying", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import Logging
+import Metrics
+import RabbitMQ
+
+extension Worker {
+    /// One delivery from start to settlement. Never throws: every outcome ends in an ack
+    /// (completed, or failed and dead-lettered) or a requeue (shutdown).
+    func handle(_ delivery: AMQPDelivery, publisher: ProgressPublisher) async {
+        inFlight.enter()
+        defer { inFlight.leave() }
+        let clock = ContinuousClock()
+        let started = clock.now
+        let attempt = (delivery.deliveryCount ?? (delivery.redelivered ? 1 : 0)) + 1
+        var logger = self.logger
+        logger[metadataKey: "amqp.delivery_tag"] = "\(delivery.deliveryTag)"
+        logger[metadataKey: "job.attempt"] = "\(attempt)"
+
+        let job: JobRequest
+        do {
+            job = try JobRequest.decode(delivery.body)
+        } catch {
+            logger[metadataKey: "job.id"] = "\(error.jobID ?? "-")"
+            var message = ProgressMessage(jobID: error.jobID, progress: 0, state: .failed,
+                                          workerID: configuration.workerID, attempt: attempt)
+            message.errorCode = error.code
+            message.errorMessage = error.message
+            await settleFailure(delivery, failure: error, message: message, publisher: publisher, logger: logger)
+            return
+        }
+        logger[metadataKey: "job.id"] = "\(job.jobID)"
+        while case .duplicate(let outcome) = await active.claim(job.jobID, redelivered: delivery.redelivered) {
+            guard outcome != .interrupted else { continue }  // that attempt gave the job back: run it
+            logger.notice("redelivery of a job this worker already finished; settled without running it again",
+                          metadata: ["outcome": "\(outcome)"])
+            try? await delivery.ack()
+            return
+        }
+        var outcome = ActiveJobs.Outcome.interrupted
+        defer { active.release(job.jobID, outcome) }
+        logger.info("job received", metadata: ["s3.input": "\(job.inputKey)", "s3.output": "\(job.outputKey)"])
+
+        let base = ProgressMessage(jobID: job.jobID, progress: 0, state: .queued, workerID: configuration.workerID,
+                                   startedAt: Date(), attempt: attempt)
+        let reporter = ProgressReporter(base: base, publisher: publisher.publish, logger: logger)
+        reporter.update(.queued, fraction: 0)
+        do {
+            let done = try await runner.run(job, reporter: reporter, logger: logger)
+            await reporter.close()
+            var message = reporter.final(.completed)
+            message.outputKey = done.outputKey
+            message.outputSize = done.outputSize
+            message.durationSeconds = (done.durationSeconds * 1000).rounded() / 1000
+            try await publisher.publishFinal(message, logger: logger)
+            outcome = .completed
+            try await delivery.ack()
+            Counter(label: "transcoder_jobs_total", dimensions: [("outcome", "completed")]).increment()
+            Timer(label: "transcoder_job_duration_seconds").record(clock.now - started)
+            logger.info("job completed", metadata: [
+                "output.bytes": "\(done.outputSize)", "elapsed_seconds": "\((clock.now - started).components.seconds)"])
+        } catch let failure as JobFailure where !Task.isCancelled {
+            await reporter.close()
+            var message = reporter.final(.failed)
+            message.errorCode = failure.code
+            message.errorMessage = failure.message
+            await settleFailure(delivery, failure: failure, message: message, publisher: publisher, logger: logger)
+            outcome = .failed
+        } catch {
+            await reporter.close()
+            if Task.isCancelled {
+                // Shutdown: the job is not at fault; another worker takes it from the start.
+                logger.notice("job returned to the queue (worker stopping)")
+                Counter(label: "transcoder_jobs_total", dimensions: [("outcome", "requeued")]).increment()
+            } else {
+                // Could not report or ack (broker gone): the broker requeues it by itself.
+                logger.warning("job outcome not settled; the broker will redeliver it", metadata: ["error": "\(error)"])
+                Counter(label: "transcoder_jobs_total", dimensions: [("outcome", "unsettled")]).increment()
+            }
+            try? await delivery.nack(requeue: true)
+        }
+    }
+
+    /// Reports the failure, keeps the job in the dead-letter queue with its reason, then acks.
+    /// If the copy cannot be made, rejecting lets the broker dead-letter it instead.
+    func settleFailure(_ delivery: AMQPDelivery, failure: JobFailure, message: ProgressMessage,
+                       publisher: ProgressPublisher, logger: Logger) async {
+        logger.warning("job failed", metadata: ["error.code": "\(failure.code.rawValue)", "error": "\(failure.message)"])
+        Counter(label: "transcoder_jobs_total", dimensions: [("outcome", "failed")]).increment()
+        do {
+            try await publisher.publishFinal(message, logger: logger)
+        } catch {
+            logger.error("could not report the failure", metadata: ["error": "\(error)"])
+        }
+        var properties = delivery.properties
+        properties.persistent = true
+        properties.headers[Topology.failureCodeHeader] = .string(failure.code.rawValue)
+        properties.headers[Topology.failureMessageHeader] = .string(failure.message)
+        properties.headers["x-failed-by"] = .string(configuration.workerID)
+        properties.headers["x-failed-at"] = .string(message.timestamp)
+        properties.headers["x-original-queue"] = .string(configuration.topology.jobsQueue)
+        do {
+            try await publisher.connection.publish(delivery.body, routingKey: configuration.topology.deadLetterQueue,
+                                                   properties: properties)
+            try await delivery.ack()
+        } catch {
+            try? await delivery.reject(requeue: false)
+        }
+    }
+
+    /// Jobs the broker gave up on (delivery limit: workers kept dying on them) get their
+    /// failed message here, since no worker lived to send it.
+    func reportDeliveryLimits(_ notices: AMQPConsumer, publisher: ProgressPublisher) async {
+        do {
+            for try await notice in notices {
+                var message = ProgressMessage(jobID: JobRequest.jobID(in: notice.body), progress: 0, state: .failed,
+                                              workerID: configuration.workerID, attempt: notice.xDeath.first?.count)
+                message.errorCode = .deliveryLimit
+                message.errorMessage = "the job was delivered \(configuration.topology.deliveryLimit) times without finishing (workers crashed or were stopped on it); it is in \(configuration.topology.deadLetterQueue)"
+                if notice.xDeath.contains(where: { $0.reason == "delivery_limit" }) {
+                    Counter(label: "transcoder_jobs_total", dimensions: [("outcome", "failed")]).increment()
+                    try? await publisher.publishFinal(message, logger: logger)
+                }
+                try? await notice.ack()
+            }
+        } catch {
+            logger.debug("dead-letter notice consumer ended", metadata: ["error": "\(error)"])
+        }
+    }
+}

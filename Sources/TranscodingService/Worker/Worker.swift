@@ -1,0 +1,110 @@
+import Foundation
+import Logging
+import Metrics
+import RabbitMQ
+import S3
+import ServiceLifecycle
+import Transcoding
+
+/// The `transcoder worker` service: consumes jobs, runs them, reports progress, settles
+/// each delivery only once its outcome is stored and reported.
+///
+/// At most `concurrency` jobs run at once (the consumer's prefetch). On graceful shutdown
+/// (SIGTERM) it stops taking jobs, lets those it holds finish for `gracePeriod`, then
+/// cancels the rest, which go back to the queue.
+public final class Worker: Service {
+    let configuration: WorkerConfiguration
+    let logger: Logger
+    let storage: S3Client
+    let engine: TranscodingEngine
+    let runner: JobRunner
+    let inFlight = InFlight()
+    let active = ActiveJobs()
+    public let status = WorkerStatus()
+
+    public init(configuration: WorkerConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        storage = S3Client(configuration: configuration.s3, logger: Logger(label: "s3"))
+        engine = TranscodingEngine(limits: EngineLimits(stallTimeout: configuration.stallTimeout,
+                                                         overallTimeout: configuration.jobTimeout),
+                                   logger: Logger(label: "transcoding"))
+        runner = JobRunner(storage: storage, engine: engine, scratchRoot: configuration.scratchDirectory,
+                           minimumFreeBytes: configuration.minimumFreeBytes)
+    }
+
+    public func run() async throws {
+        defer { Task { [storage] in try? await storage.shutdown() } }
+        try FileManager.default.createDirectory(atPath: configuration.scratchDirectory, withIntermediateDirectories: true)
+        let amqp = try await connect()
+        defer { Task { await amqp.close() } }
+        status.set(connection: amqp, storage: storage)
+        try await configuration.topology.declare(on: amqp)
+        let publisher = ProgressPublisher(connection: amqp, topology: configuration.topology)
+        let prefetch = UInt16(configuration.concurrency)
+        let jobs = try await amqp.consume(queue: configuration.topology.jobsQueue, prefetch: prefetch,
+                                          consumerTag: "transcoder-\(configuration.workerID)")
+        let notices = try await amqp.consume(queue: configuration.topology.deadLetterNotifyQueue, prefetch: 1)
+        logger.info("worker ready", metadata: [
+            "worker.id": "\(configuration.workerID)", "concurrency": "\(configuration.concurrency)",
+            "queue": "\(configuration.topology.jobsQueue)", "amqp": "\(amqp.configuration)",
+            "s3": "\(configuration.s3)",
+        ])
+
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.reportDeliveryLimits(notices, publisher: publisher) }
+            await withGracefulShutdownHandler {
+                do {
+                    for try await delivery in jobs {
+                        group.addTask { await self.handle(delivery, publisher: publisher) }
+                    }
+                } catch {
+                    logger.error("job consumer ended", metadata: ["error": "\(error)"])
+                }
+            } onGracefulShutdown: {
+                Task { await jobs.cancel(); await notices.cancel() }
+            }
+            await notices.cancel()
+            await drain()
+            group.cancelAll()
+        }
+        logger.info("worker stopped")
+    }
+
+    /// Waits for held jobs up to the grace period; the caller cancels what is left.
+    private func drain() async {
+        guard inFlight.count > 0 else { return }
+        logger.notice("finishing held jobs before exit", metadata: [
+            "jobs": "\(inFlight.count)", "grace_seconds": "\(configuration.gracePeriod.components.seconds)"])
+        let grace = configuration.gracePeriod
+        let drained = await withTaskGroup(of: Bool.self) { race in
+            race.addTask { await self.inFlight.drained(); return true }
+            race.addTask { try? await Task.sleep(for: grace); return false }
+            let first = await race.next() ?? true
+            race.cancelAll()
+            return first
+        }
+        if !drained {
+            logger.notice("grace period over: returning unfinished jobs to the queue", metadata: ["jobs": "\(inFlight.count)"])
+        }
+    }
+
+    /// Connects, waiting for a broker that is still starting (unreachable) for up to a minute;
+    /// bad credentials or TLS problems fail at once.
+    private func connect() async throws -> AMQPConnection {
+        var config = try AMQPConfiguration(url: configuration.amqpURL)
+        config.connectionName = "transcoder worker \(configuration.workerID)"
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(60)
+        var delay = Duration.milliseconds(500)
+        while true {
+            do {
+                return try await AMQPConnection.connect(config, logger: Logger(label: "amqp"))
+            } catch let error as AMQPError where error.code == .unreachable && clock.now < deadline {
+                logger.warning("broker not reachable yet, retrying", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+    }
+}

@@ -1,0 +1,23 @@
+import Foundation
+
+/// A one-line progress display for a terminal (or plain lines when not a terminal).
+struct ProgressBar {
+    private let isTerminal = isatty(STDERR_FILENO) == 1
+    private var lastLine = ""
+
+    mutating func show(percent: Double, state: String, fps: Double?, eta: Double?) {
+        let width = 30
+        let filled = Int((min(100, max(0, percent)) / 100 * Double(width)).rounded())
+        var line = "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] "
+        line += String(format: "%5.1f%% %@", percent, state)
+        if let fps { line += String(format: "  %.0f fps", fps) }
+        if let eta { line += "  ETA \(Int(eta))s" }
+        guard line != lastLine else { return }
+        lastLine = line
+        FileHandle.standardError.write(Data((isTerminal ? "\r\u{1B}[K" + line : line + "\n").utf8))
+    }
+
+    func finish() {
+        if isTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}

@@ -1,0 +1,63 @@
+import ArgumentParser
+import Foundation
+import Logging
+import RabbitMQ
+import S3
+import TranscodingService
+
+struct SubmitCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "submit",
+        abstract: "Publish a transcoding job (optionally uploading the input first) and optionally wait for it.")
+
+    @Option(help: "Object key of the input in S3_BUCKET_NAME.") var inputKey: String
+    @Option(help: "Object key to write the output to.") var outputKey: String
+    @Option(help: "Upload this local file to --input-key first.") var file: String?
+    @Option(help: "A pipeline fragment for the video branch.") var fragment: String?
+    @Option(help: "A preset name (see `transcoder presets`).") var preset: String?
+    @OptionGroup var overrides: OverrideOptions
+    @Option(help: "Job id (default: a new UUID).") var jobID: String?
+    @Flag(help: "Show live progress and exit non-zero if the job fails.") var wait = false
+    @OptionGroup var config: ConfigOptions
+
+    func run() async throws {
+        let configuration = try await loadConfiguration(config.envFile, requireStorage: file != nil)
+        LogSetup.bootstrap(level: .warning, json: false)
+        guard (fragment == nil) != (preset == nil) else { throw ValidationError("give exactly one of --fragment or --preset") }
+        let job = JobRequest(jobID: jobID ?? UUID().uuidString.lowercased(), inputKey: inputKey, outputKey: outputKey,
+                             transcodeOptions: fragment, preset: preset, overrides: preset == nil ? nil : overrides.value)
+        // The same checks a worker makes, before anything is uploaded.
+        _ = try JobRequest.decode(Array(try JSONEncoder().encode(job)))
+
+        if let file {
+            let storage = S3Client(configuration: configuration.s3)
+            do {
+                try await storage.upload(file: file, to: inputKey)
+                try await storage.shutdown()
+            } catch {
+                try? await storage.shutdown()
+                throw error
+            }
+        }
+        let connection = try await AMQPConnection.connect(try AMQPConfiguration(url: configuration.amqpURL))
+        let client = JobClient(connection: connection, topology: configuration.topology)
+        let stream = wait ? try await client.follow(jobIDs: [job.jobID]) : nil
+        try await client.submit(job)
+        print(job.jobID)
+        guard let stream else { await connection.close(); return }
+
+        var bar = ProgressBar()
+        for try await message in stream {
+            bar.show(percent: message.progress, state: message.state.rawValue, fps: message.fps, eta: message.etaSeconds)
+            guard message.state.isFinal else { continue }
+            bar.finish()
+            await connection.close()
+            if message.state == .failed {
+                FileHandle.standardError.write(Data("failed: \(message.errorCode?.rawValue ?? "?"): \(message.errorMessage ?? "")\n".utf8))
+                throw ExitCode.failure
+            }
+            print("completed: \(message.outputKey ?? outputKey) (\(message.outputSize ?? 0) bytes, \(message.durationSeconds ?? 0) s)")
+            return
+        }
+    }
+}

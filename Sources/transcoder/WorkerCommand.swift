@@ -1,0 +1,41 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import TranscodingService
+
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Consume transcoding jobs until SIGTERM/SIGINT (then finish held jobs within the grace period).")
+
+    @OptionGroup var config: ConfigOptions
+
+    func run() async throws {
+        let configuration = try await loadConfiguration(config.envFile)
+        LogSetup.bootstrap(level: configuration.logLevel, json: configuration.jsonLogs)
+        let logger = Logger(label: "transcoder")
+        let registry = configuration.metricsPort > 0 ? MetricsServer.bootstrapMetrics() : nil
+        let worker = Worker(configuration: configuration, logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: worker, serviceName: "worker")]
+        if let registry {
+            services.append(.init(service: MetricsServer(port: configuration.metricsPort, status: worker.status,
+                                                         registry: registry, logger: logger),
+                                  serviceName: "metrics"))
+        }
+        var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
+                                                           logger: logger)
+        groupConfiguration.maximumGracefulShutdownDuration = configuration.gracePeriod + .seconds(30)
+        try await ServiceGroup(configuration: groupConfiguration).run()
+    }
+}
+
+/// Loads the configuration or stops with one line naming the bad setting.
+func loadConfiguration(_ envFile: String, requireStorage: Bool = true) async throws -> WorkerConfiguration {
+    do {
+        return try await WorkerConfiguration.load(environmentFile: envFile, requireStorage: requireStorage)
+    } catch {
+        FileHandle.standardError.write(Data("transcoder: configuration error: \(error)\n".utf8))
+        throw ExitCode(78)  // EX_CONFIG
+    }
+}

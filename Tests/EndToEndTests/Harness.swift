@@ -1,0 +1,193 @@
+import Foundation
+import RabbitMQ
+import S3
+import Synchronization
+import Testing
+import TranscodingService
+
+/// The real stack the end-to-end tests run against (started by scripts/stack; nothing
+/// here skips: a missing service fails the test that needs it).
+enum Stack {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+    static let env = ProcessInfo.processInfo.environment
+    static let amqpURL = env["AMQP_URL"] ?? "amqp://guest:guest@localhost:5672/%2f"
+    static let endpoint = env["AWS_S3_ENDPOINT_URL"] ?? "http://127.0.0.1:7480"
+    static let accessKey = env["AWS_ACCESS_KEY_ID"] ?? "AKIACEPHTEST00000000"
+    static let secretKey = env["AWS_SECRET_ACCESS_KEY"] ?? "cephtestsecretcephtestsecret0000000000000"
+    static let mediaDir = env["TRANSCODER_MEDIA_DIR"] ?? root + "/.cache/media"
+    static var binary: String {
+        for dir in [".build/debug", ".build/x86_64-unknown-linux-gnu/debug", ".build/aarch64-unknown-linux-gnu/debug"] {
+            let path = "\(root)/\(dir)/transcoder"
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return "\(root)/.build/debug/transcoder"
+    }
+
+    static func media(_ name: String) -> String { "\(mediaDir)/\(name)" }
+
+    static func s3(bucket: String) -> S3Client {
+        S3Client(configuration: S3Configuration(accessKeyId: accessKey, secretAccessKey: secretKey, region: "us-east-1",
+                                                endpoint: endpoint, bucket: bucket))
+    }
+
+    static func amqp() async throws -> AMQPConnection {
+        try await AMQPConnection.connect(try AMQPConfiguration(url: amqpURL))
+    }
+
+    /// Runs a command to completion; returns its exit status and output.
+    @discardableResult
+    static func run(_ args: [String], environment: [String: String] = [:], input: String? = nil) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = args
+        process.environment = env.merging(environment) { $1 }
+        process.currentDirectoryURL = URL(fileURLWithPath: root)
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        let stdin = Pipe()
+        process.standardInput = stdin
+        try process.run()
+        if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
+        try stdin.fileHandleForWriting.close()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}
+
+/// One test's private world: its own bucket and its own queue names, so that tests do not
+/// see each other's jobs or progress.
+final class World: Sendable {
+    let id: String
+    let bucket: String
+    let storage: S3Client
+    let connection: AMQPConnection
+    let topology: Topology
+    let scratch: String
+
+    init(seedNames: Bool = false) async throws {
+        id = String(UUID().uuidString.lowercased().prefix(8))
+        bucket = "e2e-\(id)"
+        storage = Stack.s3(bucket: bucket)
+        try await storage.createBucket()
+        connection = try await Stack.amqp()
+        topology = seedNames ? Topology() : Topology(jobsQueue: "e2e-\(id).jobs", progressQueue: "e2e-\(id).progress")
+        try await topology.declare(on: connection)
+        scratch = NSTemporaryDirectory() + "e2e-\(id)"
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+    }
+
+    var client: JobClient { JobClient(connection: connection, topology: topology) }
+
+    /// Environment for a worker of this world.
+    func workerEnvironment(concurrency: Int = 1, extra: [String: String] = [:]) -> [String: String] {
+        [
+            "AMQP_URL": Stack.amqpURL, "AWS_ACCESS_KEY_ID": Stack.accessKey, "AWS_SECRET_ACCESS_KEY": Stack.secretKey,
+            "AWS_S3_ENDPOINT_URL": Stack.endpoint, "S3_BUCKET_NAME": bucket, "AWS_REGION": "us-east-1",
+            "TRANSCODER_JOBS_QUEUE": topology.jobsQueue, "TRANSCODER_PROGRESS_QUEUE": topology.progressQueue,
+            "TRANSCODER_CONCURRENCY": "\(concurrency)", "TRANSCODER_SCRATCH_DIR": scratch,
+            "TRANSCODER_METRICS_PORT": "0", "TRANSCODER_LOG_LEVEL": "info", "TRANSCODER_GRACE_PERIOD": "60",
+        ].merging(extra) { $1 }
+    }
+
+    func startWorker(concurrency: Int = 1, extra: [String: String] = [:]) throws -> WorkerProcess {
+        try WorkerProcess(environment: workerEnvironment(concurrency: concurrency, extra: extra))
+    }
+
+    func upload(_ file: String, as key: String) async throws {
+        try await storage.upload(file: file, to: key)
+    }
+
+    /// Deletes what the world made; leaves the shared services running.
+    func close() async {
+        if let objects = try? await storage.listAll() {
+            for object in objects { try? await storage.delete(object.key) }
+        }
+        try? await storage.deleteBucket()
+        try? await storage.shutdown()
+        if topology != Topology() {
+            for queue in [topology.jobsQueue, topology.deadLetterQueue, topology.deadLetterNotifyQueue,
+                          topology.progressQueue, topology.resultsQueue] {
+                _ = try? await connection.deleteQueue(queue)
+            }
+        }
+        await connection.close()
+        try? FileManager.default.removeItem(atPath: scratch)
+    }
+}
+
+/// A `transcoder worker` child process; its log is kept for failure messages.
+final class WorkerProcess: Sendable {
+    private let process: Process
+    let logPath: String
+
+    init(environment: [String: String]) throws {
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: Stack.binary)
+        process.arguments = ["worker", "--env-file", "/nonexistent/.env"]
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        logPath = NSTemporaryDirectory() + "worker-\(UUID().uuidString.prefix(8)).log"
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+    var isRunning: Bool { process.isRunning }
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+
+    /// Waits for exit (polling, so the cooperative pool is not blocked); nil on deadline.
+    func waitForExit(within seconds: Double) async -> Int32? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning {
+            if Date() > deadline { return nil }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return process.terminationStatus
+    }
+
+    func stop() async {
+        guard process.isRunning else { return }
+        signal(SIGTERM)
+        if await waitForExit(within: 20) == nil { signal(SIGKILL); _ = await waitForExit(within: 5) }
+    }
+
+    deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+}
+
+struct Timeout: Error, CustomStringConvertible {
+    var description: String
+}
+
+extension ProgressStream {
+    /// Collects messages until `jobIDs` all reached a final state; fails after `seconds`.
+    func finals(for jobIDs: Set<String>, within seconds: Double, onMessage: @Sendable (ProgressMessage) -> Void = { _ in })
+        async throws -> [String: ProgressMessage] {
+        try await withThrowingTaskGroup(of: [String: ProgressMessage].self) { group in
+            group.addTask {
+                var finals: [String: ProgressMessage] = [:]
+                for try await message in self {
+                    onMessage(message)
+                    if message.state.isFinal, let id = message.jobID, jobIDs.contains(id) {
+                        finals[id] = message
+                        if finals.count == jobIDs.count { break }
+                    }
+                }
+                return finals
+            }
+            group.addTask {
+                try await Task.sleep(for: .seconds(seconds))
+                throw Timeout(description: "no final progress for \(jobIDs.sorted()) within \(Int(seconds)) s")
+            }
+            let result = try await group.next()!
+            group.cancelAll()
+            return result
+        }
+    }
+}

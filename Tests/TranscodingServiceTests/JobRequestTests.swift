@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+@testable import TranscodingService
+
+struct JobRequestTests {
+    func decode(_ text: String) throws(JobFailure) -> JobRequest { try JobRequest.decode(Array(text.utf8)) }
+
+    @Test func seedExampleDecodes() throws {
+        let job = try decode(#"{"job_id": "job1", "input_key": "path/to/input_file", "output_key": "path/to/output_file", "transcode_options": "videoconvert ! x264enc"}"#)
+        #expect(job == JobRequest(jobID: "job1", inputKey: "path/to/input_file", outputKey: "path/to/output_file",
+                                  transcodeOptions: "videoconvert ! x264enc"))
+        #expect(job.options == .fragment("videoconvert ! x264enc"))
+    }
+
+    @Test func presetWithOverridesDecodes() throws {
+        let job = try decode(#"{"job_id": "a", "input_key": "i", "output_key": "o.webm", "preset": "vp9-720p", "overrides": {"width": 640, "crf": 30, "speed": "fast"}, "extra": true}"#)
+        #expect(job.preset == "vp9-720p")
+        #expect(job.overrides == .init(width: 640, crf: 30, speed: "fast"))
+        #expect(job.options == .preset("vp9-720p", overrides: .init(width: 640, crf: 30, speed: "fast")))
+    }
+
+    @Test(arguments: [
+        ("{not json", nil, "not valid JSON"),
+        ("[1, 2]", nil, "must be a JSON object"),
+        (#"{"input_key": "i", "output_key": "o", "preset": "p"}"#, nil, "'job_id' is missing"),
+        (#"{"job_id": "j", "output_key": "o", "preset": "p"}"#, "j", "'input_key' is missing"),
+        (#"{"job_id": "j", "input_key": "  ", "output_key": "o", "preset": "p"}"#, "j", "'input_key' is empty"),
+        (#"{"job_id": "j", "input_key": 5, "output_key": "o", "preset": "p"}"#, "j", "'input_key' must be a string, not a number"),
+        (#"{"job_id": "j", "input_key": "i", "output_key": "o"}"#, "j", "needs 'transcode_options'"),
+        (#"{"job_id": "j", "input_key": "i", "output_key": "o", "preset": "p", "transcode_options": "x264enc"}"#, "j", "not both"),
+        (#"{"job_id": "j", "input_key": "i", "output_key": "o", "transcode_options": ""}"#, "j", "'transcode_options' is empty"),
+        (#"{"job_id": "j", "input_key": "i", "output_key": "o", "transcode_options": "x", "overrides": {"width": 1}}"#, "j", "apply to a 'preset' only"),
+        (#"{"job_id": "j", "input_key": "i", "output_key": "o", "preset": "p", "overrides": {"width": 1.5}}"#, "j", "'width' must be an integer"),
+        (#"{"job_id": "j", "input_key": "i", "output_key": "o", "preset": "p", "overrides": {"depth": 1}}"#, "j", "unknown override 'depth'"),
+        (#"{"job_id": "j", "input_key": "a\u0000b", "output_key": "o", "preset": "p"}"#, "j", "control characters"),
+    ] as [(String, String?, String)])
+    func malformedJobsNameTheProblem(body: String, jobID: String?, reason: String) {
+        do {
+            _ = try decode(body)
+            Issue.record("accepted: \(body)")
+        } catch {
+            #expect(error.code == .invalidJob)
+            #expect(error.jobID == jobID)
+            #expect(error.message.contains(reason), "\(error.message)")
+        }
+    }
+
+    @Test func overlongKeyIsRejected() {
+        let key = String(repeating: "k", count: 1025)
+        #expect(throws: JobFailure.self) { try decode(#"{"job_id": "j", "input_key": "\#(key)", "output_key": "o", "preset": "p"}"#) }
+    }
+
+    @Test func jobIDIsFoundEvenInInvalidJobs() {
+        #expect(JobRequest.jobID(in: Array(#"{"job_id": "x1"}"#.utf8)) == "x1")
+        #expect(JobRequest.jobID(in: Array("nope".utf8)) == nil)
+    }
+}
+
+struct ProgressMessageTests {
+    @Test func encodesTheSeedFieldsAndOursWithoutNulls() throws {
+        var message = ProgressMessage(jobID: "job1", progress: 42.345, state: .transcoding, workerID: "w1",
+                                      timestamp: Date(timeIntervalSince1970: 1_800_000_000), attempt: 1)
+        message.fps = 30.5
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(message.encoded())) as? [String: Any])
+        #expect(object["job_id"] as? String == "job1")
+        #expect(object["progress"] as? Double == 42.3)
+        #expect(object["state"] as? String == "transcoding")
+        #expect(object["timestamp"] as? String == "2027-01-15T08:00:00.000Z")
+        #expect(object["eta_seconds"] == nil)
+        #expect(object["error_code"] == nil)
+    }
+
+    @Test func wholeProgressIsAnInteger() {
+        let m = ProgressMessage(jobID: "job1", progress: 100, state: .completed, workerID: "w")
+        #expect(String(decoding: m.encoded(), as: UTF8.self).contains(#""progress":100,"#))
+    }
+
+    @Test func progressIsClamped() {
+        #expect(ProgressMessage(jobID: nil, progress: 140, state: .failed, workerID: "w").progress == 100)
+        #expect(ProgressMessage(jobID: nil, progress: -3, state: .failed, workerID: "w").progress == 0)
+    }
+}

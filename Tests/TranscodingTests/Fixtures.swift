@@ -1,0 +1,69 @@
+import Foundation
+import Testing
+
+/// Real media (scripts/fetch-media) and clips generated per run with gst-launch-1.0 / ffmpeg.
+enum Fixtures {
+    static let mediaDir: URL = {
+        if let dir = ProcessInfo.processInfo.environment["TRANSCODER_MEDIA_DIR"] { return URL(fileURLWithPath: dir) }
+        // Tests/TranscodingTests/Fixtures.swift -> package root
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent(".cache/media")
+    }()
+
+    /// A real sample; fails the test (never skips) when scripts/fetch-media has not been run.
+    static func media(_ name: String) throws -> String {
+        let path = mediaDir.appendingPathComponent(name).path
+        try #require(FileManager.default.fileExists(atPath: path), "missing \(path): run scripts/fetch-media")
+        return path
+    }
+
+    static func tempDir() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("transcoding-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// Runs a tool and requires success.
+    @discardableResult
+    static func run(_ tool: String, _ args: [String]) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = [tool] + args
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let out = String(decoding: data, as: UTF8.self)
+        try #require(p.terminationStatus == 0, "\(tool) failed: \(out.suffix(500))")
+        return out
+    }
+
+    /// Short clips in odd containers and codecs, made once per test process.
+    static let generated: URL = {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("transcoding-fixtures-\(ProcessInfo.processInfo.processIdentifier)")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }()
+
+    static func clip(_ name: String) throws -> String {
+        let path = generated.appendingPathComponent(name).path
+        if FileManager.default.fileExists(atPath: path) { return path }
+        let base = ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-f", "lavfi",
+                    "-i", "sine=frequency=440:sample_rate=44100", "-t", "2"]
+        switch name {
+        case "clip.mp4": try run("ffmpeg", base + ["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-ac", "2", path])
+        case "mjpeg.avi": try run("ffmpeg", base + ["-c:v", "mjpeg", "-c:a", "libmp3lame", path])
+        case "mpeg2.mpg": try run("ffmpeg", base + ["-c:v", "mpeg2video", "-c:a", "mp2", "-f", "vob", path])
+        case "vp8.webm": try run("ffmpeg", base + ["-c:v", "libvpx", "-deadline", "realtime", "-c:a", "libvorbis", path])
+        case "mpeg4.avi": try run("ffmpeg", base + ["-c:v", "mpeg4", "-c:a", "libmp3lame", path])
+        case "tone.wav": try run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440", "-t", "2", path])
+        case "gst.mkv":
+            try run("gst-launch-1.0", ["-q", "videotestsrc", "num-buffers=50", "!", "video/x-raw,width=320,height=240,framerate=25/1", "!",
+                                       "x264enc", "speed-preset=ultrafast", "!", "matroskamux", "!", "filesink", "location=\(path)"])
+        default: Issue.record("unknown clip \(name)")
+        }
+        return path
+    }
+}

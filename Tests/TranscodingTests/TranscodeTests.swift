@@ -1,0 +1,212 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import Transcoding
+
+/// End to end through real GStreamer on real and generated media. Serialized: the machine has 2 cores.
+@Suite(.serialized) struct TranscodeTests {
+    let engine = TranscodingEngine()
+
+    func transcode(_ input: String, _ outputName: String, _ options: TranscodeOptions, engine: TranscodingEngine? = nil)
+        async throws -> (TranscodeResult, URL, [TranscodeProgress]) {
+        let dir = try Fixtures.tempDir()
+        let out = dir.appendingPathComponent(outputName)
+        let reports = Mutex<[TranscodeProgress]>([])
+        let result = try await (engine ?? self.engine).transcode(input: input, output: out.path, options: options) { p in
+            reports.withLock { $0.append(p) }
+        }
+        #expect(FileManager.default.fileExists(atPath: out.path))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == [outputName], "no temporary files left")
+        return (result, out, reports.withLock { $0 })
+    }
+
+    static let presetCases: [(String, String, String?, String)] = [
+        ("h264-1080p", "o.mp4", "video/x-h264", "video/quicktime"),
+        ("h264-720p", "o", "video/x-h264", "video/quicktime"),
+        ("h264-480p", "o.mkv", "video/x-h264", "video/x-matroska"),
+        ("hevc-720p", "o.mp4", "video/x-h265", "video/quicktime"),
+        ("vp9-720p", "o.webm", "video/x-vp9", "video/webm"),
+        ("av1-720p", "o.mp4", "video/x-av1", "video/quicktime"),
+        ("aac-audio", "o.m4a", nil, "video/quicktime"),
+        ("opus-audio", "o.opus", nil, "audio/ogg"),
+    ]
+
+    @Test(arguments: presetCases)
+    func everyPreset(_ c: (String, String, String?, String)) async throws {
+        let (result, _, reports) = try await transcode(try Fixtures.clip("clip.mp4"), c.1, .preset(c.0))
+        #expect(result.output.container == c.3)
+        #expect(result.output.video?.mediaType == c.2)
+        #expect(result.output.hasAudio)
+        #expect(abs(result.output.duration - 2) < 0.5)
+        if c.2 != nil {
+            #expect(result.output.width == 320 && result.output.height == 240, "never upscaled")
+            #expect((result.frames ?? 0) >= 45)
+        }
+        #expect(reports.last?.percent == 100)
+    }
+
+    @Test func seedFragmentOnVideoWithoutAudio() async throws {
+        let (result, _, reports) = try await transcode(try Fixtures.media("bikes.mp4"), "output_file", .fragment("videoconvert ! x264enc"))
+        #expect(result.output.container == "video/quicktime")
+        #expect(result.output.video?.mediaType == "video/x-h264")
+        #expect(!result.output.hasAudio)
+        #expect(abs(result.output.duration - result.input.duration) < 0.5)
+        #expect(reports.count >= 2)
+        #expect(reports.allSatisfy { (0...100).contains($0.percent) })
+        #expect(zip(reports, reports.dropFirst()).allSatisfy { $0.position <= $1.position })
+    }
+
+    @Test func surroundAudioIsCarriedAndVideoScaledDown() async throws {
+        let (result, _, _) = try await transcode(try Fixtures.media("bigbuckbunny.mp4"), "bbb.mp4",
+                                                 .preset("h264-480p", overrides: .init(width: 320, speed: "ultrafast")))
+        #expect(result.input.audio?.channels == 6)
+        #expect(result.output.audio?.channels == 6)
+        #expect(result.output.audio?.mediaType == "audio/mpeg")
+        #expect(result.output.width == 320 && result.output.height == 180)
+    }
+
+    @Test func realTrailerThroughFragmentIntoMatroska() async throws {
+        // Trailer: H.264 High + MP3; a scaled-down fragment keeps this quick.
+        let (result, _, _) = try await transcode(try Fixtures.media("trailer_bbb.mp4"), "t.mkv",
+            .fragment("videoscale ! video/x-raw,width=160,height=90 ! videoconvert ! x264enc speed-preset=ultrafast"))
+        #expect(result.output.container == "video/x-matroska")
+        #expect(result.output.width == 160)
+        #expect(result.output.hasAudio)
+        #expect(abs(result.output.duration - result.input.duration) < 1.5)
+    }
+
+    @Test(arguments: ["mjpeg.avi", "mpeg2.mpg", "vp8.webm", "mpeg4.avi", "gst.mkv"])
+    func oddContainersAndCodecs(_ clip: String) async throws {
+        let (result, _, _) = try await transcode(try Fixtures.clip(clip), "o.ts", .fragment("videoconvert ! x264enc speed-preset=ultrafast"))
+        #expect(result.output.container == "video/mpegts")
+        #expect(result.output.video?.mediaType == "video/x-h264")
+        #expect(result.output.hasAudio == result.input.hasAudio)
+    }
+
+    @Test func audioOnlyInputForAudioPreset() async throws {
+        let (result, _, _) = try await transcode(try Fixtures.clip("tone.wav"), "a.m4a", .preset("aac-audio"))
+        #expect(!result.output.hasVideo)
+        #expect(result.frames == nil)
+    }
+
+    static func damaged() throws -> [(String, TranscodeError.Code)] {
+        let dir = Fixtures.generated
+        let bbb = try Data(contentsOf: URL(fileURLWithPath: try Fixtures.media("bigbuckbunny.mp4")))
+        try bbb.prefix(bbb.count / 2).write(to: dir.appendingPathComponent("truncated.mp4"))
+        var garbage = Data(bbb.prefix(2000))
+        garbage.append(Data((0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }))
+        try garbage.write(to: dir.appendingPathComponent("corrupt.mp4"))
+        try Data().write(to: dir.appendingPathComponent("zero.mp4"))
+        try Data("just some text, not a video\n".utf8).write(to: dir.appendingPathComponent("notes.mp4"))
+        return [("truncated.mp4", .inputCorrupt), ("corrupt.mp4", .inputCorrupt), ("zero.mp4", .inputCorrupt),
+                ("notes.mp4", .inputUnsupported), ("missing.mp4", .inputUnreadable)]
+    }
+
+    @Test func badInputsGetTheRightCode() async throws {
+        for (name, code) in try Self.damaged() {
+            let dir = try Fixtures.tempDir()
+            let out = dir.appendingPathComponent("o.mp4")
+            do {
+                _ = try await engine.transcode(input: Fixtures.generated.appendingPathComponent(name).path, output: out.path,
+                                               options: .preset("h264-480p")) { _ in }
+                Issue.record("\(name) accepted")
+            } catch let error as TranscodeError {
+                #expect(error.code == code, "\(name): \(error)")
+            }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty, "\(name) left files")
+        }
+    }
+
+    @Test func cancellationStopsPromptlyAndLeavesNothing() async throws {
+        let input = try Fixtures.media("trailer_bbb.mp4")
+        let dir = try Fixtures.tempDir()
+        let out = dir.appendingPathComponent("c.mp4")
+        let started = Mutex(false)
+        let engine = engine
+        let task = Task {
+            try await engine.transcode(input: input, output: out.path, options: .preset("h264-720p")) { _ in started.withLock { $0 = true } }
+        }
+        while !started.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(50)) }
+        task.cancel()
+        let result = await task.result
+        #expect(throws: TranscodeError.self) { try result.get() }
+        if case let .failure(error as TranscodeError) = result { #expect(error.code == .cancelled) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
+    }
+
+    @Test func stallWatchdog() async throws {
+        // Test-only knob: `identity sleep-time` (3 s per frame) is never allowed to real jobs.
+        var limits = EngineLimits(stallTimeout: .seconds(1))
+        limits.testOnlyAllowedFactories = ["identity"]
+        let dir = try Fixtures.tempDir()
+        do {
+            _ = try await TranscodingEngine(limits: limits).transcode(
+                input: try Fixtures.clip("clip.mp4"), output: dir.appendingPathComponent("s.mp4").path,
+                options: .fragment("identity sleep-time=3000000 ! videoconvert ! x264enc")) { _ in }
+            Issue.record("stall not detected")
+        } catch let error as TranscodeError {
+            #expect(error.code == .timedOut)
+            #expect(error.message.contains("stalled"))
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
+        #expect(throws: TranscodeError.self) {
+            try TranscodingEngine.validate(.fragment("identity sleep-time=3000000 ! videoconvert ! x264enc"), outputKey: "o")
+        }
+    }
+
+    @Test func overallTimeout() async throws {
+        let dir = try Fixtures.tempDir()
+        do {
+            _ = try await TranscodingEngine(limits: EngineLimits(overallTimeout: .seconds(1))).transcode(
+                input: try Fixtures.media("trailer_bbb.mp4"), output: dir.appendingPathComponent("t.mp4").path,
+                options: .preset("h264-720p")) { _ in }
+            Issue.record("timeout not enforced")
+        } catch let error as TranscodeError {
+            #expect(error.code == .timedOut)
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
+    }
+
+    @Test func maliciousFragmentWritesNothing() async throws {
+        let dir = try Fixtures.tempDir()
+        let trap = dir.appendingPathComponent("pwned").path
+        for fragment in ["videoconvert ! x264enc ! filesink location=\(trap)",
+                         "videoconvert ! tee name=t ! queue ! x264enc t. ! queue ! multifilesink location=\(trap)%d",
+                         "videoconvert ! x264enc multipass-cache-file=\(trap) pass=pass1",
+                         "videoconvert ! vp9enc multipass-cache-file=\(trap) multipass-mode=first-pass"] {
+            do {
+                _ = try await engine.transcode(input: try Fixtures.clip("clip.mp4"), output: dir.appendingPathComponent("o.mp4").path,
+                                               options: .fragment(fragment)) { _ in }
+                Issue.record("accepted \(fragment)")
+            } catch let error as TranscodeError {
+                #expect(error.code == .optionsForbidden, "\(error)")
+            }
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: trap + "0"))
+    }
+
+    @Test func fragmentThatEnlargesBeyondLimitIsStoppedAtRunTime() async throws {
+        // videobox with negative borders grows the picture: only the running caps show it.
+        let dir = try Fixtures.tempDir()
+        do {
+            _ = try await TranscodingEngine(limits: EngineLimits(maxWidth: 400)).transcode(
+                input: try Fixtures.clip("clip.mp4"), output: dir.appendingPathComponent("o.mp4").path,
+                options: .fragment("videobox left=-200 ! videoconvert ! x264enc")) { _ in }
+            Issue.record("accepted")
+        } catch let error as TranscodeError {
+            #expect(error.code == .optionsForbidden, "\(error)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
+    }
+
+    @Test func probeDescribesRealMedia() async throws {
+        let info = try await engine.probe(try Fixtures.media("trailer_bbb.mp4"))
+        #expect(info.container == "video/quicktime")
+        #expect(info.width == 1280 && info.height == 720)
+        #expect(abs((info.frameRate ?? 0) - 24) < 0.1)
+        #expect(abs(info.duration - 55) < 1)
+        #expect(info.audio?.mediaType == "audio/mpeg")
+        #expect(info.video?.codec.contains("H.264") == true)
+    }
+}
