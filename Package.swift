@@ -39,6 +39,8 @@ let package = Package(
             name: "Transcoding",
             dependencies: ["CGStreamer", .product(name: "Logging", package: "swift-log")]
         ),
+        // Driver for bench/engine.sh: one transcode through the library, nothing else.
+        .executableTarget(name: "engine-bench", dependencies: ["Transcoding"]),
         .target(
             name: "S3",
             dependencies: [

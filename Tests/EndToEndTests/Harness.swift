@@ -167,7 +167,7 @@ struct Timeout: Error, CustomStringConvertible {
 
 extension ProgressStream {
     /// Collects messages until `jobIDs` all reached a final state; fails after `seconds`.
-    func finals(for jobIDs: Set<String>, within seconds: Double, onMessage: @Sendable (ProgressMessage) -> Void = { _ in })
+    func finals(for jobIDs: Set<String>, within seconds: Double, onMessage: @escaping @Sendable (ProgressMessage) -> Void = { _ in })
         async throws -> [String: ProgressMessage] {
         try await withThrowingTaskGroup(of: [String: ProgressMessage].self) { group in
             group.addTask {

@@ -75,6 +75,11 @@ struct ProgressMessageTests {
         #expect(String(decoding: m.encoded(), as: UTF8.self).contains(#""progress":100,"#))
     }
 
+    @Test func unknownJobIDIsSentAsNull() throws {
+        let text = String(decoding: ProgressMessage(jobID: nil, progress: 0, state: .failed, workerID: "w").encoded(), as: UTF8.self)
+        #expect(text.contains(#""job_id":null"#))
+    }
+
     @Test func progressIsClamped() {
         #expect(ProgressMessage(jobID: nil, progress: 140, state: .failed, workerID: "w").progress == 100)
         #expect(ProgressMessage(jobID: nil, progress: -3, state: .failed, workerID: "w").progress == 0)

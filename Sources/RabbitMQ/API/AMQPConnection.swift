@@ -124,7 +124,7 @@ public final class AMQPConnection: Sendable {
         continuation.onTermination = { [loop] _ in
             loop.post { $0.cancelConsumer(tag: tag) }
         }
-        return AMQPConsumer(tag: tag, queue: queue, stream: stream, loop: loop)
+        return AMQPConsumer(tag: tag, queue: queue, stream: stream, loop: loop, record: record)
     }
 
     /// Closes the connection: consumers end, unconfirmed publishes throw, held deliveries can

@@ -9,9 +9,25 @@ public struct AMQPConsumer: AsyncSequence, Sendable {
     public let queue: String
     let stream: AsyncThrowingStream<AMQPDelivery, Error>
     let loop: ConnectionLoop
+    let record: ConsumerRecord
 
-    public func makeAsyncIterator() -> AsyncThrowingStream<AMQPDelivery, Error>.AsyncIterator {
-        stream.makeAsyncIterator()
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var base: AsyncThrowingStream<AMQPDelivery, Error>.AsyncIterator
+        let record: ConsumerRecord
+
+        /// Skips deliveries that were still buffered when their channel died: they could not
+        /// be acked, and the broker delivers them again on the new channel.
+        public mutating func next() async throws -> AMQPDelivery? {
+            while let d = try await base.next() {
+                let live = record.liveEpoch.load(ordering: .acquiring)
+                if d.token.epoch == live { return d }
+            }
+            return nil
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(base: stream.makeAsyncIterator(), record: record)
     }
 
     /// Stops deliveries (basic.cancel). Deliveries already received can still be settled;

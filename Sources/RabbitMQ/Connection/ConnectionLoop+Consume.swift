@@ -24,6 +24,7 @@ extension ConnectionLoop {
         }
         let epoch = newEpoch(for: ch)
         consumerChannels[ch] = ConsumerChannel(record: record, channel: ch, epoch: epoch)
+        record.liveEpoch.store(epoch, ordering: .releasing)
         consumerRecords[record.tag] = record
     }
 
@@ -111,6 +112,7 @@ extension ConnectionLoop {
             }
         default:
             guard let cc = forgetChannel(ch) else { return }
+            cc.record.liveEpoch.store(0, ordering: .releasing)
             logger.error("amqp consumer channel closed by the broker: \(error.message)",
                          metadata: ["amqp.consumer": "\(cc.record.tag)"])
             guard !cc.cancelled, consumerRecords[cc.record.tag] != nil else { return }

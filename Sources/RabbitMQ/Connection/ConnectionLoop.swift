@@ -254,6 +254,7 @@ final class ConnectionLoop: @unchecked Sendable {
         logger.warning("amqp connection lost, reconnecting", metadata: ["amqp.error": "\(error.message)"])
         publisher.failAll(AMQPError(.connectionClosed,
             "the connection was lost before the broker confirmed the message (\(error.message)); it may or may not have been stored: publish it again, consumers must tolerate duplicates"))
+        for record in consumerRecords.values { record.liveEpoch.store(0, ordering: .releasing) }
         consumerChannels.removeAll()
         channelEpochs.removeAll()
         freeChannels.removeAll()

@@ -1,4 +1,5 @@
 import CRabbitMQ
+import Synchronization
 
 /// A consumer as the application sees it: survives reconnects (the stream keeps yielding).
 final class ConsumerRecord: Sendable {
@@ -7,6 +8,9 @@ final class ConsumerRecord: Sendable {
     let prefetch: UInt16
     let arguments: AMQPTable
     let continuation: AsyncThrowingStream<AMQPDelivery, Error>.Continuation
+    /// Epoch of the channel currently consuming (0 while there is none): the iterator skips
+    /// buffered deliveries of a dead channel, which the broker redelivers anyway.
+    let liveEpoch = Atomic<UInt64>(0)
 
     init(tag: String, queue: String, prefetch: UInt16, arguments: AMQPTable,
          continuation: AsyncThrowingStream<AMQPDelivery, Error>.Continuation) {

@@ -52,6 +52,26 @@ public struct ProgressMessage: Sendable, Equatable, Codable {
         self.attempt = attempt
     }
 
+    /// Like the synthesized encoding, except that `job_id` is always present (`null` when
+    /// unknown): the seed's readers index `progress_data['job_id']`.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(jobID, forKey: .jobID)
+        try c.encode(progress, forKey: .progress)
+        try c.encode(state, forKey: .state)
+        try c.encode(workerID, forKey: .workerID)
+        try c.encode(timestamp, forKey: .timestamp)
+        try c.encodeIfPresent(startedAt, forKey: .startedAt)
+        try c.encodeIfPresent(attempt, forKey: .attempt)
+        try c.encodeIfPresent(fps, forKey: .fps)
+        try c.encodeIfPresent(etaSeconds, forKey: .etaSeconds)
+        try c.encodeIfPresent(outputKey, forKey: .outputKey)
+        try c.encodeIfPresent(outputSize, forKey: .outputSize)
+        try c.encodeIfPresent(durationSeconds, forKey: .durationSeconds)
+        try c.encodeIfPresent(errorCode, forKey: .errorCode)
+        try c.encodeIfPresent(errorMessage, forKey: .errorMessage)
+    }
+
     public func encoded() -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -9,7 +9,8 @@ struct ScratchDirectory: Sendable {
         let safe = String(jobID.unicodeScalars.prefix(40).map {
             CharacterSet.alphanumerics.contains($0) && $0.isASCII ? Character($0) : "_"
         })
-        let path = (root as NSString).appendingPathComponent("job-\(safe)-\(UUID().uuidString.prefix(8))")
+        // The pid in the name lets a later start remove what a killed worker left behind.
+        let path = (root as NSString).appendingPathComponent("job-\(getpid())-\(safe)-\(UUID().uuidString.prefix(8))")
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
@@ -17,6 +18,19 @@ struct ScratchDirectory: Sendable {
             throw JobFailure(.internalError, "cannot create a scratch directory under \(root)")
         }
         return ScratchDirectory(path: path)
+    }
+
+    /// Removes job directories of workers that are no longer running (killed mid-job);
+    /// workers sharing the root keep theirs.
+    static func removeOrphans(root: String) -> Int {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        var removed = 0
+        for name in names where name.hasPrefix("job-") {
+            let parts = name.split(separator: "-")
+            guard parts.count > 2, let pid = Int32(parts[1]), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            if (try? FileManager.default.removeItem(atPath: (root as NSString).appendingPathComponent(name))) != nil { removed += 1 }
+        }
+        return removed
     }
 
     func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }

@@ -3,7 +3,12 @@ import Synchronization
 
 /// Counts the jobs a worker holds, so that shutdown can wait for them to drain.
 final class InFlight: Sendable {
-    private let state = Mutex<(count: Int, waiters: [CheckedContinuation<Void, Never>])>((0, []))
+    private struct State {
+        var count = 0
+        var nextWaiter = 0
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+    }
+    private let state = Mutex(State())
     private let gauge = Gauge(label: "transcoder_jobs_in_flight")
 
     func enter() {
@@ -15,8 +20,8 @@ final class InFlight: Sendable {
         let (count, waiters) = state.withLock { s -> (Int, [CheckedContinuation<Void, Never>]) in
             s.count -= 1
             guard s.count == 0 else { return (s.count, []) }
-            defer { s.waiters = [] }
-            return (0, s.waiters)
+            defer { s.waiters = [:] }
+            return (0, Array(s.waiters.values))
         }
         gauge.record(count)
         waiters.forEach { $0.resume() }
@@ -24,15 +29,21 @@ final class InFlight: Sendable {
 
     var count: Int { state.withLock { $0.count } }
 
-    /// Returns when no job is held.
+    /// Returns when no job is held, or when the calling task is cancelled (so that it can
+    /// race a grace-period timer in a task group).
     func drained() async {
-        await withCheckedContinuation { continuation in
-            let now = state.withLock { s -> Bool in
-                if s.count == 0 { return true }
-                s.waiters.append(continuation)
-                return false
+        let id = state.withLock { s in s.nextWaiter += 1; return s.nextWaiter }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { s -> Bool in
+                    if s.count == 0 || Task.isCancelled { return true }
+                    s.waiters[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
             }
-            if now { continuation.resume() }
+        } onCancel: {
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
         }
     }
 }

@@ -17,7 +17,11 @@ public final class MetricsServer: Service {
     /// Makes swift-metrics report into a Prometheus registry (once per process).
     public static func bootstrapMetrics() -> PrometheusCollectorRegistry {
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // Stages and jobs last from milliseconds (a small download) to hours (a long transcode).
+        factory.defaultDurationHistogramBuckets = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200]
+            .map { Duration.milliseconds(Int64($0 * 1000)) }
+        MetricsSystem.bootstrap(factory)
         return registry
     }
 

@@ -53,9 +53,9 @@ extension Worker {
             message.durationSeconds = (done.durationSeconds * 1000).rounded() / 1000
             try await publisher.publishFinal(message, logger: logger)
             outcome = .completed
-            try await delivery.ack()
             Counter(label: "transcoder_jobs_total", dimensions: [("outcome", "completed")]).increment()
             Timer(label: "transcoder_job_duration_seconds").record(clock.now - started)
+            try await delivery.ack()
             logger.info("job completed", metadata: [
                 "output.bytes": "\(done.outputSize)", "elapsed_seconds": "\((clock.now - started).components.seconds)"])
         } catch let failure as JobFailure where !Task.isCancelled {
@@ -113,7 +113,7 @@ extension Worker {
         do {
             for try await notice in notices {
                 var message = ProgressMessage(jobID: JobRequest.jobID(in: notice.body), progress: 0, state: .failed,
-                                              workerID: configuration.workerID, attempt: notice.xDeath.first?.count)
+                                              workerID: configuration.workerID, attempt: configuration.topology.deliveryLimit)
                 message.errorCode = .deliveryLimit
                 message.errorMessage = "the job was delivered \(configuration.topology.deliveryLimit) times without finishing (workers crashed or were stopped on it); it is in \(configuration.topology.deadLetterQueue)"
                 if notice.xDeath.contains(where: { $0.reason == "delivery_limit" }) {

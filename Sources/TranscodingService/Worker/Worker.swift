@@ -36,6 +36,8 @@ public final class Worker: Service {
     public func run() async throws {
         defer { Task { [storage] in try? await storage.shutdown() } }
         try FileManager.default.createDirectory(atPath: configuration.scratchDirectory, withIntermediateDirectories: true)
+        let orphans = ScratchDirectory.removeOrphans(root: configuration.scratchDirectory)
+        if orphans > 0 { logger.notice("removed scratch directories of dead workers", metadata: ["count": "\(orphans)"]) }
         let amqp = try await connect()
         defer { Task { await amqp.close() } }
         status.set(connection: amqp, storage: storage)

@@ -40,16 +40,21 @@ enum Broker {
         let p = Process()
         p.executableURL = packageRoot.appendingPathComponent("scripts/stack")
         p.arguments = ["rabbitmq"] + args
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = FileHandle.standardError
+        // `start` leaves a detached broker behind that would inherit (and hold open) a pipe.
+        let capture = args.first == "ctl"
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("stack-\(UUID().uuidString).out")
+        FileManager.default.createFile(atPath: out.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: out) }
+        let handle = try FileHandle(forWritingTo: out)
+        defer { try? handle.close() }
+        p.standardOutput = capture ? handle : FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
         let status: Int32 = try await withCheckedThrowingContinuation { cont in
             p.terminationHandler = { cont.resume(returning: $0.terminationStatus) }
             do { try p.run() } catch { cont.resume(throwing: error) }
         }
-        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(status == 0, "scripts/stack rabbitmq \(args.joined(separator: " ")) failed")
-        return out
+        return (try? String(contentsOf: out, encoding: .utf8)) ?? ""
     }
 
     /// Closes the broker side of the connection named `name` (as `close_all_connections`

@@ -67,6 +67,7 @@ extension Integration {
             seen.insert(d.properties.messageId ?? "")
             try await d.ack()
         }
+        #expect(try await conn.queueInfo(q).messageCount == 0)
         #expect(seen == Set((0..<20).map { "m\($0)" } + ["late"]))
         await consumer.cancel()
         try await conn.deleteQueue(q)

@@ -10,7 +10,11 @@ substring fail, one action each in order: 503 (SlowDown XML), 500 (InternalError
 (close the connection without answering), sleep (3 s, then pass), then pass through. Every request is logged as
 "<method> <path?query> <action>" so tests can count attempts. Exits after --lifetime seconds.
 """
-import argparse, socket, sys, threading, time
+import argparse, os, socket, sys, threading, time
+
+# Drop descriptors inherited from the test process (pipes of concurrent subprocesses): holding
+# them would keep those pipes open, and their readers waiting, for our whole lifetime.
+os.closerange(3, 65536)
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--upstream", default="127.0.0.1:7480")

@@ -22,17 +22,17 @@ import Testing
     @Test func presignedPutAndGetFromCurl() async throws {
         try await TestServer.withBucket { client, _ in
             let dir = try TempDir()
-            let source = try dir.randomFile("src", size: 300_000)
+            let source = try await dir.randomFile("src", size: 300_000)
             let key = "presigned/my clip é+&.mp4"
             let put = client.presignedURL(method: "PUT", key: key, expires: .seconds(300))
-            let putResult = try run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-T", source, put])
+            let putResult = try await run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-T", source, put])
             #expect(putResult.output == "200")
             #expect(try await client.head(key).size == 300_000)
             let get = client.presignedURL(method: "GET", key: key, expires: .seconds(300))
             let out = dir.path("out")
-            let getResult = try run("/usr/bin/curl", ["-s", "-o", out, "-w", "%{http_code}", get])
+            let getResult = try await run("/usr/bin/curl", ["-s", "-o", out, "-w", "%{http_code}", get])
             #expect(getResult.output == "200")
-            #expect(try sha256(out) == sha256(source))
+            #expect(try await sha256(out) == (try await sha256(source)))
         }
     }
 
@@ -42,7 +42,7 @@ import Testing
             let url = client.presignedURL(method: "GET", key: "k", expires: .seconds(1),
                                           date: Date().addingTimeInterval(-120))
             let dir = try TempDir()
-            let result = try run("/usr/bin/curl", ["-s", "-o", dir.path("body"), "-w", "%{http_code}", url])
+            let result = try await run("/usr/bin/curl", ["-s", "-o", dir.path("body"), "-w", "%{http_code}", url])
             #expect(result.output == "403")
             let body = Array(try Data(contentsOf: URL(fileURLWithPath: dir.path("body"))))
             let error = try #require(S3Error.fromResponse(body: body, status: 403))
@@ -50,7 +50,7 @@ import Testing
             #expect(error.code == "AccessDenied")
             // A fresh one works, so the 403 is the expiry.
             let fresh = client.presignedURL(method: "GET", key: "k", expires: .seconds(60))
-            #expect(try run("/usr/bin/curl", ["-s", fresh]).output == "hello")
+            #expect(try await run("/usr/bin/curl", ["-s", fresh]).output == "hello")
         }
     }
 }

@@ -62,15 +62,24 @@ final class TempDir {
     func path(_ name: String) -> String { url.appendingPathComponent(name).path }
 
     /// A file of `size` random bytes (from /dev/urandom).
-    func randomFile(_ name: String, size: Int) throws -> String {
+    func randomFile(_ name: String, size: Int) async throws -> String {
         let p = path(name)
-        try run("/bin/sh", ["-c", "head -c \(size) /dev/urandom > '\(p)'"])
+        try await run("/bin/sh", ["-c", "head -c \(size) /dev/urandom > '\(p)'"])
         return p
     }
 }
 
+/// Runs a tool on its own thread: waiting for a child never blocks Swift's cooperative pool.
 @discardableResult
-func run(_ tool: String, _ args: [String]) throws -> (status: Int32, output: String) {
+func run(_ tool: String, _ args: [String]) async throws -> (status: Int32, output: String) {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread {
+            do { continuation.resume(returning: try runBlocking(tool, args)) } catch { continuation.resume(throwing: error) }
+        }.start()
+    }
+}
+
+func runBlocking(_ tool: String, _ args: [String]) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: tool)
     process.arguments = args
@@ -82,8 +91,8 @@ func run(_ tool: String, _ args: [String]) throws -> (status: Int32, output: Str
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
 
-func sha256(_ path: String) throws -> String {
-    let out = try run("/usr/bin/sha256sum", [path]).output
+func sha256(_ path: String) async throws -> String {
+    let out = try await run("/usr/bin/sha256sum", [path]).output
     return String(out.prefix(64))
 }
 

@@ -77,7 +77,7 @@ final class FaultProxy {
         try await TestServer.withBucket { direct, bucket in
             let dir = try TempDir()
             let size = 17 * 1024 * 1024   // 4 parts of 5 MiB (last one 2 MiB)
-            let source = try dir.randomFile("src", size: size)
+            let source = try await dir.randomFile("src", size: size)
             let proxy = try FaultProxy(rules: ["PUT partNumber=2&:reset,503", "GET big:pass,pass,reset"], dir: dir)
             defer { proxy.stop() }
             try await withClient(Self.config(proxy, bucket: bucket)) { client in
@@ -91,7 +91,7 @@ final class FaultProxy {
 
             let out = dir.path("out")
             #expect(try await client.download("big", to: out) == Int64(size))
-            #expect(try sha256(out) == sha256(source))
+            #expect(try await sha256(out) == (try await sha256(source)))
             // HEAD + 4 ranges + 1 retried range.
             #expect(proxy.log().filter { $0.hasPrefix("GET /\(bucket)/big") }.count == 5)
             }
@@ -101,7 +101,7 @@ final class FaultProxy {
     @Test func failedMultipartUploadIsAborted() async throws {
         try await TestServer.withBucket { direct, bucket in
             let dir = try TempDir()
-            let source = try dir.randomFile("src", size: 16 * 1024 * 1024)
+            let source = try await dir.randomFile("src", size: 16 * 1024 * 1024)
             let proxy = try FaultProxy(rules: ["PUT partNumber=3&:reset,reset,reset"], dir: dir)
             defer { proxy.stop() }
             try await withClient(Self.config(proxy, bucket: bucket, maxAttempts: 2)) { client in

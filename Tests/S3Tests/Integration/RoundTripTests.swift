@@ -12,7 +12,7 @@ import Testing
     @Test func smallObjectsWithAwkwardKeys() async throws {
         try await TestServer.withBucket { client, _ in
             let dir = try TempDir()
-            let source = try dir.randomFile("src", size: 100_000)
+            let source = try await dir.randomFile("src", size: 100_000)
             for (i, key) in Self.awkwardKeys.enumerated() {
                 try await client.upload(file: source, to: key, contentType: "video/mp4")
                 let info = try await client.head(key)
@@ -20,7 +20,7 @@ import Testing
                 #expect(info.contentType == "video/mp4")
                 let target = dir.path("dl-\(i)")
                 #expect(try await client.download(key, to: target) == 100_000)
-                #expect(try sha256(target) == sha256(source))
+                #expect(try await sha256(target) == (try await sha256(source)))
             }
             let listed = try await client.listAll().map(\.key)
             #expect(Set(listed) == Set(Self.awkwardKeys))
@@ -43,7 +43,7 @@ import Testing
         try await TestServer.withBucket(partSize: 16 * 1024 * 1024, concurrency: 4) { client, _ in
             let dir = try TempDir()
             let size = 210 * 1024 * 1024 + 12345
-            let source = try dir.randomFile("big", size: size)
+            let source = try await dir.randomFile("big", size: size)
             let seen = ProgressBox()
             try await client.upload(file: source, to: "big/object.bin", progress: { seen.record($0) })
             #expect(seen.last == Int64(size))
@@ -54,7 +54,7 @@ import Testing
             let target = dir.path("big.out")
             #expect(try await client.download("big/object.bin", to: target) == Int64(size))
             #expect(try fileSize(target) == Int64(size))
-            #expect(try sha256(target) == sha256(source))
+            #expect(try await sha256(target) == (try await sha256(source)))
             // Ranged GET across a part boundary.
             let boundary = Int64(16 * 1024 * 1024)
             let bytes = try await client.get("big/object.bin", range: (boundary - 10)...(boundary + 9))
