@@ -1,5 +1,6 @@
 // Tiny driver for bench/engine.sh: one transcode through the Transcoding library.
-// usage: engine-bench INPUT OUTPUT (--preset NAME [--width N] [--height N] [--bitrate K] [--crf N] [--speed S] | --fragment TEXT) [--quiet]
+// usage: engine-bench INPUT --probe
+//        engine-bench INPUT OUTPUT (--preset NAME [--width N] [--height N] [--bitrate K] [--crf N] [--speed S] | --fragment TEXT) [--quiet]
 import Foundation
 import Transcoding
 
@@ -31,6 +32,10 @@ while !args.isEmpty {
 let isQuiet = quiet
 let options: TranscodeOptions = fragment.map { .fragment($0) } ?? .preset(preset ?? "h264-720p", overrides: overrides)
 let engine = TranscodingEngine()
+if output == "--probe" {
+    do { print(try await engine.probe(input)) } catch { print("error \(error)"); exit(1) }
+    exit(0)
+}
 do {
     let result = try await engine.transcode(input: input, output: output, options: options) { p in
         if !isQuiet {

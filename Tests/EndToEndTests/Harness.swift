@@ -35,7 +35,8 @@ enum Stack {
         try await AMQPConnection.connect(try AMQPConfiguration(url: amqpURL))
     }
 
-    /// Runs a command to completion; returns its exit status and output.
+    /// Runs a command to completion; returns its exit status and output. Output goes
+    /// through a file, not a pipe: a daemon the command starts may keep a pipe open forever.
     @discardableResult
     static func run(_ args: [String], environment: [String: String] = [:], input: String? = nil) throws -> (status: Int32, output: String) {
         let process = Process()
@@ -43,17 +44,20 @@ enum Stack {
         process.arguments = args
         process.environment = env.merging(environment) { $1 }
         process.currentDirectoryURL = URL(fileURLWithPath: root)
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
+        let outputPath = NSTemporaryDirectory() + "run-\(UUID().uuidString.prefix(8)).out"
+        FileManager.default.createFile(atPath: outputPath, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: outputPath) }
+        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
+        process.standardOutput = output
+        process.standardError = output
         let stdin = Pipe()
         process.standardInput = stdin
         try process.run()
         if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
         try stdin.fileHandleForWriting.close()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try output.close()
+        return (process.terminationStatus, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
     }
 }
 

@@ -40,21 +40,26 @@ public struct AMQPDelivery: Sendable {
     public var xDeath: [XDeath] { headers["x-death"]?.arrayValue?.compactMap { $0.tableValue.map(XDeath.init) } ?? [] }
 
     /// Tells the broker the message is done; it will not be delivered again.
-    public func ack() async throws {
-        let t = token
-        try await t.loop.submit(needsConnection: false) { loop in try loop.settle(t, .ack) }
-    }
+    public func ack() async throws { try settle(.ack) }
 
     /// Gives the message back (`requeue: true`) or dead-letters / drops it (`false`).
-    public func nack(requeue: Bool) async throws {
-        let t = token
-        try await t.loop.submit(needsConnection: false) { loop in try loop.settle(t, .nack(requeue: requeue)) }
-    }
+    public func nack(requeue: Bool) async throws { try settle(.nack(requeue: requeue)) }
 
     /// Like ``nack(requeue:)``, with the AMQP 0-9-1 `basic.reject` method.
-    public func reject(requeue: Bool) async throws {
+    public func reject(requeue: Bool) async throws { try settle(.reject(requeue: requeue)) }
+
+    /// AMQP has no reply to an ack, so waiting for the connection thread to write it would
+    /// prove nothing more: check that the delivering channel is still the live one, queue
+    /// the frame and return. The thread checks again before writing, so an ack never goes
+    /// out on a replaced channel or connection (if the connection dies in between, the
+    /// broker requeues the message, just as for ``AMQPError/Code/deliveryGone``).
+    private func settle(_ s: ConnectionLoop.Settlement) throws {
         let t = token
-        try await t.loop.submit(needsConnection: false) { loop in try loop.settle(t, .reject(requeue: requeue)) }
+        guard t.record.liveEpoch.load(ordering: .acquiring) == t.epoch else {
+            throw AMQPError(.deliveryGone,
+                "delivery \(t.deliveryTag) came on a channel or connection that has since closed; the broker has requeued the message already (it comes again with redelivered=true), so it cannot be acked, nacked or rejected any more")
+        }
+        t.loop.post { loop in loop.settle(t, s) }
     }
 }
 

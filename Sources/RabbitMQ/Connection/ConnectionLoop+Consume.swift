@@ -126,10 +126,12 @@ extension ConnectionLoop {
         }
     }
 
-    func settle(_ t: DeliveryToken, _ s: Settlement) throws(AMQPError) {
-        let gone = AMQPError(.deliveryGone,
-            "delivery \(t.deliveryTag) came on a channel or connection that has since closed; the broker has requeued the message already (it comes again with redelivered=true), so it cannot be acked, nacked or rejected any more")
-        guard let h = handle, channelEpochs[t.channel] == t.epoch else { throw gone }
+    /// Writes an ack/nack/reject if the delivering channel is still the live one.
+    func settle(_ t: DeliveryToken, _ s: Settlement) {
+        guard let h = handle, channelEpochs[t.channel] == t.epoch else {
+            logger.debug("amqp: dropped the settlement of delivery \(t.deliveryTag) of a closed channel; the broker requeued it")
+            return
+        }
         let rc: Int32
         switch s {
         case .ack: rc = amqp_basic_ack(h.state, t.channel, t.deliveryTag, 0)
@@ -138,7 +140,7 @@ extension ConnectionLoop {
         }
         if rc != 0 {
             connectionLost(AMQPError(.connectionClosed, "sending an ack failed: \(statusText(rc))"))
-            throw gone
+            return
         }
         if let cc = consumerChannels[t.channel] {
             cc.outstanding -= 1

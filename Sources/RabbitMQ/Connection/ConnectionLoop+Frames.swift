@@ -104,7 +104,7 @@ extension ConnectionLoop {
             let delivery = AMQPDelivery(
                 body: c.body, properties: c.properties, exchange: exchange, routingKey: routingKey,
                 redelivered: redelivered, deliveryTag: tag, consumerTag: consumer.record.tag,
-                token: DeliveryToken(loop: self, channel: ch, epoch: consumer.epoch, deliveryTag: tag))
+                token: DeliveryToken(loop: self, record: consumer.record, channel: ch, epoch: consumer.epoch, deliveryTag: tag))
             consumer.record.continuation.yield(delivery)
         }
     }

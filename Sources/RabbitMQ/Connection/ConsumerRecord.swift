@@ -56,6 +56,7 @@ struct PendingContent {
 /// Identifies the connection generation and channel epoch that delivered a message.
 struct DeliveryToken: Sendable {
     let loop: ConnectionLoop
+    let record: ConsumerRecord
     let channel: amqp_channel_t
     let epoch: UInt64
     let deliveryTag: UInt64

@@ -26,6 +26,14 @@ final class PadLinker: Sendable {
         if let target { _ = gst_pad_link(pad, target.pad) }
     }
 
+    /// libav's frame threading keeps one decoded frame in flight per thread; slice threading
+    /// and a thread cap keep the decoder's memory near ffmpeg's.
+    fileprivate func tuneDecoder(_ element: UnsafeMutablePointer<GstElement>) {
+        guard let factory = GStreamer.factoryName(element), factory.hasPrefix("avdec_") else { return }
+        if let v = getenv("ENGINE_DEC_THREADS") { GStreamer.set(element, "max-threads", String(cString: v)) }
+        if let v = getenv("ENGINE_DEC_TYPE") { GStreamer.set(element, "thread-type", String(cString: v)) }
+    }
+
     fileprivate func noMorePads() {
         let left = state.withLock { s -> [ObjectHandle] in
             defer { s.video = nil; s.audio = nil }
@@ -49,6 +57,12 @@ final class PadLinker: Sendable {
             Unmanaged<PadLinker>.fromOpaque(data).release()
         }
         _ = cgst_connect(decodebin, "pad-added", unsafeBitCast(padAdded, to: GCallback.self),
+                         Unmanaged.passRetained(self).toOpaque(), release)
+        let deepAdded: @convention(c) (UnsafeMutablePointer<GstElement>?, UnsafeMutablePointer<GstElement>?, UnsafeMutablePointer<GstElement>?, gpointer?) -> Void = { _, _, element, data in
+            guard let element, let data else { return }
+            Unmanaged<PadLinker>.fromOpaque(data).takeUnretainedValue().tuneDecoder(element)
+        }
+        _ = cgst_connect(decodebin, "deep-element-added", unsafeBitCast(deepAdded, to: GCallback.self),
                          Unmanaged.passRetained(self).toOpaque(), release)
         _ = cgst_connect(decodebin, "no-more-pads", unsafeBitCast(noMore, to: GCallback.self),
                          Unmanaged.passRetained(self).toOpaque(), release)

@@ -63,7 +63,7 @@ enum PipelineBuilder {
         let counter = StreamCounter()
 
         if let video = plan.video, input.hasVideo, !plan.audioOnly {
-            let q = try add(queue(4), name: "vqueue")
+            let q = try add(queue(Int(ProcessInfo.processInfo.environment["ENGINE_VQ"] ?? "4") ?? 4), name: "vqueue")
             var tail: UnsafeMutablePointer<GstElement>
             switch video {
             case let .encode(encoder, maxWidth, maxHeight):

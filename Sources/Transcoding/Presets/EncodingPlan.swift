@@ -75,6 +75,7 @@ struct EncodingPlan: Sendable {
         switch v.codec {
         case .h264:
             var p = [("speed-preset", speed), ("threads", t)]
+            if let v = getenv("ENGINE_SYNC") { p.append(("sync-lookahead", String(cString: v))) }
             if let bitrate { p += [("pass", "cbr"), ("bitrate", String(bitrate))] }
             else { p += [("pass", "qual"), ("quantizer", String(crf ?? 23))] }
             return ElementSpec("x264enc", p)

@@ -36,8 +36,4 @@ public struct JobFailure: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { "\(code.rawValue): \(message)" }
-
-    /// A fault worth retrying the job for on another delivery rather than failing it.
-    /// Only used once the stage's own retries are spent.
-    public var isTransient: Bool { code == .storageUnavailable || code == .insufficientDisk }
 }

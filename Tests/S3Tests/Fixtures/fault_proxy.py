@@ -10,7 +10,10 @@ substring fail, one action each in order: 503 (SlowDown XML), 500 (InternalError
 (close the connection without answering), sleep (3 s, then pass), then pass through. Every request is logged as
 "<method> <path?query> <action>" so tests can count attempts. Exits after --lifetime seconds.
 """
-import argparse, os, socket, sys, threading, time
+import argparse, os, signal, socket, sys, threading, time
+
+# The test process starts us with most signals blocked (inherited mask): let SIGTERM through.
+signal.pthread_sigmask(signal.SIG_UNBLOCK, range(1, signal.NSIG))
 
 # Drop descriptors inherited from the test process (pipes of concurrent subprocesses): holding
 # them would keep those pipes open, and their readers waiting, for our whole lifetime.

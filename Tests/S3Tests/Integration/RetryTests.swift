@@ -41,7 +41,7 @@ final class FaultProxy {
     }
 
     func stop() {
-        process.terminate()
+        kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
     }
 }
