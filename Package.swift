@@ -51,8 +51,14 @@ let package = Package(
         ),
         .target(
             name: "RabbitMQ",
-            dependencies: ["CRabbitMQ", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "CRabbitMQ",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
         ),
+        // bench/amqp.sh: our client against pika on the same broker.
+        .executableTarget(name: "amqp-bench", dependencies: ["RabbitMQ"]),
 
         // The product: job contract, stages, worker service, configuration.
         .target(

@@ -63,7 +63,8 @@ def publish_phase():
         else:
             fill(result["ch"])
 
-    conn = pika.SelectConnection(params, on_open_callback=on_open)
+    conn = pika.SelectConnection(params, on_open_callback=on_open,
+                                 on_close_callback=lambda *_: conn.ioloop.stop())
     conn.ioloop.start()
     wall, c = result["t1"] - result["t0"], result["c1"] - result["c0"]
     print("pika  publish  msgs=%d rate=%.0f msg/s cpu_us_per_msg=%.2f" % (a.count, a.count / wall, c / a.count * 1e6))

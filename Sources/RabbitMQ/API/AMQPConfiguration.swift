@@ -35,7 +35,9 @@ public struct AMQPConfiguration: Sendable, Hashable, CustomStringConvertible {
     public var rpcTimeout: Duration = .seconds(30)
     /// Delay before the first reconnect attempt; doubled after each failure up to ``reconnectMaxDelay``.
     public var reconnectInitialDelay: Duration = .milliseconds(250)
-    public var reconnectMaxDelay: Duration = .seconds(10)
+    /// Kept short by default: an attempt against a broker that is down is a refused
+    /// connect (cheap), and the connection comes back within this long of the broker being ready.
+    public var reconnectMaxDelay: Duration = .seconds(3)
     /// Set by the `amqps` scheme.
     public var tls: TLS?
     /// Shown in the management UI.

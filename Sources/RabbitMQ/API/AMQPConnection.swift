@@ -97,15 +97,19 @@ public final class AMQPConnection: Sendable {
     /// Publishes and returns once the broker confirmed it (for a persistent message to a
     /// durable queue: written to disk). Throws ``AMQPError/Code/nacked``,
     /// ``AMQPError/Code/unroutable`` (with `mandatory`) or ``AMQPError/Code/connectionClosed``
-    /// (the outcome is unknown: publish again). Concurrent calls are pipelined.
+    /// (the outcome is unknown: publish again). Concurrent calls are pipelined: publishes
+    /// queued together leave in one write. `nonisolated(nonsending)`: no executor hop
+    /// before the message is queued.
+    nonisolated(nonsending)
     public func publish(_ body: [UInt8], exchange: String = "", routingKey: String,
                         properties: MessageProperties = .init(), mandatory: Bool = false) async throws {
-        try await loop.submitDeferred { (loop, cont: CheckedContinuation<Void, Error>) in
-            loop.publish(body, exchange: exchange, routingKey: routingKey, properties: properties,
-                         mandatory: mandatory, continuation: cont)
+        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Void, Error>) in
+            loop.enqueuePublish(PublishRequest(body: body, exchange: exchange, routingKey: routingKey,
+                                               properties: properties, mandatory: mandatory, continuation: cont))
         }
     }
 
+    nonisolated(nonsending)
     public func publish(_ body: String, exchange: String = "", routingKey: String,
                         properties: MessageProperties = .init(), mandatory: Bool = false) async throws {
         try await publish(Array(body.utf8), exchange: exchange, routingKey: routingKey, properties: properties,
@@ -117,7 +121,7 @@ public final class AMQPConnection: Sendable {
     public func consume(queue: String, prefetch: UInt16, consumerTag: String? = nil,
                         arguments: AMQPTable = [:]) async throws -> AMQPConsumer {
         let tag = consumerTag ?? "swift-\(UUID().uuidString.lowercased())"
-        let (stream, continuation) = AsyncThrowingStream.makeStream(of: AMQPDelivery.self)
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: [AMQPDelivery].self)
         let record = ConsumerRecord(tag: tag, queue: queue, prefetch: prefetch, arguments: arguments,
                                     continuation: continuation)
         try await loop.submit { loop in try loop.startConsumer(record) }

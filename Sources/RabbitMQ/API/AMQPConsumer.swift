@@ -7,22 +7,35 @@ public struct AMQPConsumer: AsyncSequence, Sendable {
 
     public let tag: String
     public let queue: String
-    let stream: AsyncThrowingStream<AMQPDelivery, Error>
+    let stream: AsyncThrowingStream<[AMQPDelivery], Error>
     let loop: ConnectionLoop
     let record: ConsumerRecord
 
     public struct AsyncIterator: AsyncIteratorProtocol {
-        var base: AsyncThrowingStream<AMQPDelivery, Error>.AsyncIterator
+        var base: AsyncThrowingStream<[AMQPDelivery], Error>.AsyncIterator
         let record: ConsumerRecord
 
-        /// Skips deliveries that were still buffered when their channel died: they could not
-        /// be acked, and the broker delivers them again on the new channel.
         public mutating func next() async throws -> AMQPDelivery? {
-            while let d = try await base.next() {
-                let live = record.liveEpoch.load(ordering: .acquiring)
-                if d.token.epoch == live { return d }
+            try await next(isolation: nil)
+        }
+
+        /// Runs on the caller's actor (no hop per message). Deliveries arrive in batches (one
+        /// wake-up per burst of frames); the rest of a batch waits in the consumer, so a fresh
+        /// iterator continues where the last one stopped. Skips deliveries that were still
+        /// buffered when their channel died: they could not be acked, and the broker
+        /// delivers them again on the new channel.
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws -> AMQPDelivery? {
+            while true {
+                if let d = record.takeBuffered() {
+                    if d.token.epoch == record.liveEpoch.load(ordering: .acquiring) { return d }
+                    continue
+                }
+                guard let batch = try await base.next(isolation: actor) else { return nil }
+                guard !batch.isEmpty else { continue }
+                record.keep(batch, from: 1)
+                let d = batch[0]
+                if d.token.epoch == record.liveEpoch.load(ordering: .acquiring) { return d }
             }
-            return nil
         }
     }
 

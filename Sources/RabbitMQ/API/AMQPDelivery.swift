@@ -40,13 +40,15 @@ public struct AMQPDelivery: Sendable {
     public var xDeath: [XDeath] { headers["x-death"]?.arrayValue?.compactMap { $0.tableValue.map(XDeath.init) } ?? [] }
 
     /// Tells the broker the message is done; it will not be delivered again.
-    public func ack() async throws { try settle(.ack) }
+    /// (`nonisolated(nonsending)`, as the other settle methods: it never suspends, so it
+    /// runs on the caller's executor without a hop.)
+    nonisolated(nonsending) public func ack() async throws { try settle(.ack) }
 
     /// Gives the message back (`requeue: true`) or dead-letters / drops it (`false`).
-    public func nack(requeue: Bool) async throws { try settle(.nack(requeue: requeue)) }
+    nonisolated(nonsending) public func nack(requeue: Bool) async throws { try settle(.nack(requeue: requeue)) }
 
     /// Like ``nack(requeue:)``, with the AMQP 0-9-1 `basic.reject` method.
-    public func reject(requeue: Bool) async throws { try settle(.reject(requeue: requeue)) }
+    nonisolated(nonsending) public func reject(requeue: Bool) async throws { try settle(.reject(requeue: requeue)) }
 
     /// AMQP has no reply to an ack, so waiting for the connection thread to write it would
     /// prove nothing more: check that the delivering channel is still the live one, queue
@@ -59,7 +61,7 @@ public struct AMQPDelivery: Sendable {
             throw AMQPError(.deliveryGone,
                 "delivery \(t.deliveryTag) came on a channel or connection that has since closed; the broker has requeued the message already (it comes again with redelivered=true), so it cannot be acked, nacked or rejected any more")
         }
-        t.loop.post { loop in loop.settle(t, s) }
+        t.loop.enqueueSettlement(PendingSettlement(token: t, settlement: s))
     }
 }
 

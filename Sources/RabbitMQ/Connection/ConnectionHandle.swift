@@ -11,12 +11,15 @@ final class ConnectionHandle: @unchecked Sendable {
     let socketFD: Int32
     /// The heartbeat the broker agreed to, in seconds (0 = off).
     let heartbeat: Int
+    /// TLS connections must write through rabbitmq-c (OpenSSL), not the raw fd.
+    let isTLS: Bool
     private var destroyed = false
 
-    private init(state: amqp_connection_state_t, heartbeat: Int) {
+    private init(state: amqp_connection_state_t, heartbeat: Int, isTLS: Bool) {
         self.state = state
         self.socketFD = amqp_get_sockfd(state)
         self.heartbeat = heartbeat
+        self.isTLS = isTLS
     }
 
     /// Opens the socket (TCP or TLS) and logs in. Blocking: call on the connection thread.
@@ -79,7 +82,7 @@ final class ConnectionHandle: @unchecked Sendable {
         }
         var rpc = timeval(duration: config.rpcTimeout)
         amqp_set_rpc_timeout(state, &rpc)
-        return ConnectionHandle(state: state, heartbeat: Int(amqp_get_heartbeat(state)))
+        return ConnectionHandle(state: state, heartbeat: Int(amqp_get_heartbeat(state)), isTLS: config.tls != nil)
     }
 
     private static func loginError(_ reply: amqp_rpc_reply_t, _ config: AMQPConfiguration) -> AMQPError {
@@ -157,6 +160,11 @@ final class ConnectionHandle: @unchecked Sendable {
         default:
             AMQPError(.protocolError, "\(context): the broker closed the channel: \(code) \(text)", replyCode: code)
         }
+    }
+
+    func setRPCTimeout(_ d: Duration) {
+        var t = timeval(duration: d)
+        amqp_set_rpc_timeout(state, &t)
     }
 
     /// Closes politely (best effort, bounded by the RPC timeout) and frees the C state.

@@ -61,6 +61,7 @@ extension ConnectionLoop {
 
     func brokerCancelled(channel ch: amqp_channel_t, tag: String) {
         guard let cc = consumerChannels[ch] else { return }
+        flushDeliveries()
         consumerRecords.removeValue(forKey: tag)
         cc.cancelled = true
         cc.record.continuation.finish(throwing: AMQPError(.consumerCancelled,
@@ -126,25 +127,78 @@ extension ConnectionLoop {
         }
     }
 
-    /// Writes an ack/nack/reject if the delivering channel is still the live one.
-    func settle(_ t: DeliveryToken, _ s: Settlement) {
-        guard let h = handle, channelEpochs[t.channel] == t.epoch else {
-            logger.debug("amqp: dropped the settlement of delivery \(t.deliveryTag) of a closed channel; the broker requeued it")
-            return
+    /// Writes the queued acks/nacks/rejects whose delivering channel is still the live one.
+    ///
+    /// Acks that settle the oldest open tags of a channel go out as one `multiple=true` ack
+    /// (one frame, one write for a whole prefetch window). It never covers a tag the
+    /// application has not acked: the run stops at the first open tag not in this batch.
+    func settle(_ items: [PendingSettlement]) {
+        var byChannel: [amqp_channel_t: [UInt64: Settlement]] = [:]
+        for item in items {
+            let t = item.token
+            guard handle != nil, channelEpochs[t.channel] == t.epoch, consumerChannels[t.channel] != nil else {
+                logger.debug("amqp: dropped the settlement of delivery \(t.deliveryTag) of a closed channel; the broker requeued it")
+                continue
+            }
+            byChannel[t.channel, default: [:]][t.deliveryTag] = item.settlement
         }
+        for (ch, pending) in byChannel {
+            guard let cc = consumerChannels[ch] else { continue }
+            settle(pending, on: cc)
+            if handle == nil { return }
+            if cc.cancelled && cc.outstanding <= 0 { closeConsumerChannel(ch) }
+        }
+    }
+
+    private func settle(_ batch: [UInt64: Settlement], on cc: ConsumerChannel) {
+        var pending = batch
+        var runEnd: UInt64 = 0
+        var runLength = 0
+        func flushRun() -> Bool {
+            defer { runLength = 0 }
+            return runLength == 0 || send(.ack, tag: runEnd, multiple: runLength > 1, on: cc.channel)
+        }
+        while cc.head < cc.tags.count {
+            let tag = cc.tags[cc.head]
+            if cc.settledAhead.remove(tag) != nil { cc.head += 1; continue }
+            guard let s = pending.removeValue(forKey: tag) else { break }
+            cc.head += 1
+            cc.outstanding -= 1
+            if case .ack = s {
+                runEnd = tag
+                runLength += 1
+            } else {
+                guard flushRun(), send(s, tag: tag, multiple: false, on: cc.channel) else { return }
+            }
+        }
+        guard flushRun() else { return }
+        for (tag, s) in pending.sorted(by: { $0.key < $1.key }) {
+            guard send(s, tag: tag, multiple: false, on: cc.channel) else { return }
+            // Count it only when it is open (a second settle of a tag is the broker's to refuse).
+            if !cc.settledAhead.contains(tag), cc.isOpen(tag) {
+                cc.settledAhead.insert(tag)
+                cc.outstanding -= 1
+            }
+        }
+        if cc.head > 256 && cc.head * 2 > cc.tags.count {
+            cc.tags.removeFirst(cc.head)
+            cc.head = 0
+        }
+    }
+
+    /// False when the write failed (the connection is then being recovered).
+    private func send(_ s: Settlement, tag: UInt64, multiple: Bool, on ch: amqp_channel_t) -> Bool {
+        guard let h = handle else { return false }
         let rc: Int32
         switch s {
-        case .ack: rc = amqp_basic_ack(h.state, t.channel, t.deliveryTag, 0)
-        case .nack(let requeue): rc = amqp_basic_nack(h.state, t.channel, t.deliveryTag, 0, requeue ? 1 : 0)
-        case .reject(let requeue): rc = amqp_basic_reject(h.state, t.channel, t.deliveryTag, requeue ? 1 : 0)
+        case .ack: rc = amqp_basic_ack(h.state, ch, tag, multiple ? 1 : 0)
+        case .nack(let requeue): rc = amqp_basic_nack(h.state, ch, tag, multiple ? 1 : 0, requeue ? 1 : 0)
+        case .reject(let requeue): rc = amqp_basic_reject(h.state, ch, tag, requeue ? 1 : 0)
         }
         if rc != 0 {
             connectionLost(AMQPError(.connectionClosed, "sending an ack failed: \(statusText(rc))"))
-            return
+            return false
         }
-        if let cc = consumerChannels[t.channel] {
-            cc.outstanding -= 1
-            if cc.cancelled && cc.outstanding <= 0 { closeConsumerChannel(t.channel) }
-        }
+        return true
     }
 }

@@ -9,6 +9,8 @@ extension ConnectionLoop {
         var frame = amqp_frame_t()
         var count = 0
         moreFramesBuffered = false
+        lastDrain = .now
+        defer { flushDeliveries() }
         while let h = handle {
             if count == 512 { moreFramesBuffered = true; break }
             let rc = amqp_simple_wait_frame_noblock(h.state, &frame, &timeout)
@@ -18,8 +20,11 @@ extension ConnectionLoop {
                 return
             }
             count += 1
-            lastReceive = .now
             dispatch(frame, h)
+        }
+        if count > 0 {
+            didWork = true
+            lastReceive = .now
         }
         if let h = handle { amqp_maybe_release_buffers(h.state) }
     }
@@ -42,8 +47,8 @@ extension ConnectionLoop {
             case CRMQ_BASIC_DELIVER:
                 let d = m.decoded.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
                 content[ch] = PendingContent(method: .deliver(
-                    consumerTag: d.consumer_tag.string, deliveryTag: d.delivery_tag, redelivered: d.redelivered != 0,
-                    exchange: d.exchange.string, routingKey: d.routing_key.string))
+                    deliveryTag: d.delivery_tag, redelivered: d.redelivered != 0,
+                    exchange: names.string(d.exchange), routingKey: names.string(d.routing_key)))
             case CRMQ_BASIC_RETURN:
                 let r = m.decoded.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
                 content[ch] = PendingContent(method: .returned(
@@ -93,19 +98,48 @@ extension ConnectionLoop {
         switch c.method {
         case .returned(let exchange, let routingKey, let code, let text):
             publisher.markReturned(exchange: exchange, routingKey: routingKey, replyCode: code, replyText: text)
-        case .deliver(_, let tag, let redelivered, let exchange, let routingKey):
-            guard let consumer = consumerChannels[ch], !consumer.cancelled, let h = handle else {
+        case .deliver(let tag, let redelivered, let exchange, let routingKey):
+            guard let consumer = consumerChannels[ch], !consumer.cancelled, handle != nil else {
                 // Arrived between our basic.cancel and its cancel-ok: give it back.
                 if let h = handle { amqp_basic_reject(h.state, ch, tag, 1) }
                 return
             }
-            _ = h
-            consumer.outstanding += 1
+            consumer.delivered(tag)
+            if consumer.batch.isEmpty { batchedConsumers.append(consumer) }
             let delivery = AMQPDelivery(
                 body: c.body, properties: c.properties, exchange: exchange, routingKey: routingKey,
                 redelivered: redelivered, deliveryTag: tag, consumerTag: consumer.record.tag,
                 token: DeliveryToken(loop: self, record: consumer.record, channel: ch, epoch: consumer.epoch, deliveryTag: tag))
-            consumer.record.continuation.yield(delivery)
+            consumer.batch.append(delivery)
         }
+    }
+
+    /// Hands each consumer the deliveries of this frame burst in one yield.
+    func flushDeliveries() {
+        guard !batchedConsumers.isEmpty else { return }
+        for consumer in batchedConsumers where !consumer.batch.isEmpty {
+            let batch = consumer.batch
+            consumer.batch = []
+            consumer.record.continuation.yield(batch)
+        }
+        batchedConsumers.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Reuses the String of the last exchange and routing key seen: deliveries of one queue
+/// repeat them, and a fresh String per message is an allocation per message.
+struct NameCache {
+    private var entries: [(bytes: [UInt8], string: String)] = []
+
+    mutating func string(_ b: amqp_bytes_t) -> String {
+        guard b.len > 0, let p = b.bytes else { return "" }
+        let raw = UnsafeRawBufferPointer(start: p, count: b.len)
+        for e in entries where e.bytes.count == b.len && e.bytes.withUnsafeBytes({ memcmp($0.baseAddress!, p, b.len) == 0 }) {
+            return e.string
+        }
+        let s = String(decoding: raw, as: UTF8.self)
+        if entries.count == 8 { entries.removeFirst() }
+        entries.append((Array(raw), s))
+        return s
     }
 }

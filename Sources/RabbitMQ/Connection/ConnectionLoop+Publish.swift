@@ -1,6 +1,16 @@
 import CRabbitMQ
 import Foundation
 
+/// One publish waiting for the connection thread (a plain value: no closure per message).
+struct PublishRequest: Sendable {
+    var body: [UInt8]
+    var exchange: String
+    var routingKey: String
+    var properties: MessageProperties
+    var mandatory: Bool
+    var continuation: CheckedContinuation<Void, Error>
+}
+
 extension ConnectionLoop {
     func openPublishChannel() throws(AMQPError) {
         publisher.failAll(AMQPError(.connectionClosed, "the publish channel was reopened before the broker confirmed"))
@@ -12,30 +22,56 @@ extension ConnectionLoop {
         }
     }
 
-    /// Sends one message; `continuation` resumes on the broker's ack (or throws on nack,
-    /// return, channel error or connection loss).
-    func publish(_ body: [UInt8], exchange: String, routingKey: String, properties: MessageProperties,
-                 mandatory: Bool, continuation: CheckedContinuation<Void, Error>) {
+    /// Sends a burst of messages; each continuation resumes on the broker's ack (or throws
+    /// on nack, return, channel error or connection loss). Over plain TCP the whole burst
+    /// is encoded into one buffer and written with as few `send` calls as possible.
+    func publish(_ batch: [PublishRequest]) {
         guard let h = handle else {
-            continuation.resume(throwing: AMQPError(.connectionClosed, "not connected"))
+            for r in batch { r.continuation.resume(throwing: AMQPError(.connectionClosed, "not connected")) }
             return
         }
         let arena = CArena()
-        var props = arena.properties(properties)
-        let ex = arena.bytes(exchange)
-        let rk = arena.bytes(routingKey)
-        let rc = body.withUnsafeBytes { raw in
-            amqp_basic_publish(h.state, Self.publishChannel, ex, rk, mandatory ? 1 : 0, 0, &props,
-                               amqp_bytes_t(len: raw.count, bytes: UnsafeMutableRawPointer(mutating: raw.baseAddress)))
+        let frameMax = max(Int(amqp_get_frame_max(h.state)), 4096)
+        for r in batch {
+            var props = arena.properties(r.properties)
+            var method = amqp_basic_publish_t(ticket: 0, exchange: arena.bytes(r.exchange),
+                                              routing_key: arena.bytes(r.routingKey),
+                                              mandatory: r.mandatory ? 1 : 0, immediate: 0)
+            let rc: Int32 = r.body.withUnsafeBytes { raw in
+                if h.isTLS {
+                    return amqp_basic_publish(h.state, Self.publishChannel, method.exchange, method.routing_key,
+                                              method.mandatory, 0, &props,
+                                              amqp_bytes_t(len: raw.count, bytes: UnsafeMutableRawPointer(mutating: raw.baseAddress)))
+                }
+                return writer.appendPublish(channel: Self.publishChannel, method: &method, properties: &props,
+                                            body: raw, frameMax: frameMax)
+            }
+            if rc != 0 {
+                let status = statusText(rc)
+                if h.isTLS {
+                    let error = AMQPError(.connectionClosed,
+                        "publishing to '\(r.exchange)'/'\(r.routingKey)' failed: \(status); the connection is being re-established, publish again")
+                    r.continuation.resume(throwing: error)
+                    connectionLost(error)
+                    return
+                }
+                r.continuation.resume(throwing: AMQPError(.invalidConfiguration,
+                    "cannot encode the message to '\(r.exchange)'/'\(r.routingKey)': \(status); its properties (headers) must fit in one frame"))
+                continue
+            }
+            publisher.add(.init(continuation: r.continuation, exchange: r.exchange, routingKey: r.routingKey,
+                                mandatory: r.mandatory, returned: nil))
+            if writer.count >= 1 << 18, !flushWriter() { return }
         }
-        if rc != 0 {
-            let error = AMQPError(.connectionClosed,
-                "publishing to '\(exchange)'/'\(routingKey)' failed: \(statusText(rc)); the connection is being re-established, publish again")
-            continuation.resume(throwing: error)
-            connectionLost(error)
-            return
-        }
-        publisher.add(.init(continuation: continuation, exchange: exchange, routingKey: routingKey,
-                            mandatory: mandatory, returned: nil))
+        _ = flushWriter()
+    }
+
+    /// False when the write failed; the connection is then being recovered and every
+    /// unconfirmed publish has been failed.
+    private func flushWriter() -> Bool {
+        guard writer.count > 0, let h = handle else { return true }
+        guard let problem = writer.flush(to: h.socketFD, timeout: config.rpcTimeout) else { return true }
+        connectionLost(AMQPError(.connectionClosed, "publishing failed: \(problem)"))
+        return false
     }
 }

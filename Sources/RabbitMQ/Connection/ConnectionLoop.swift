@@ -1,4 +1,5 @@
 import CRabbitMQ
+import CoreMetrics
 import Foundation
 import Logging
 import Synchronization
@@ -7,6 +8,9 @@ import Synchronization
 struct Work: Sendable {
     /// False for work that must answer even while reconnecting (acks of dead deliveries).
     var needsConnection: Bool
+    /// False for acks: they may wait for the thread's short linger, so that a fast consumer's
+    /// acks go out in batches instead of waking the thread once per message.
+    var urgent = true
     var run: @Sendable (ConnectionLoop) -> Void
     var fail: @Sendable (AMQPError) -> Void
 }
@@ -22,7 +26,12 @@ struct Work: Sendable {
 final class ConnectionLoop: @unchecked Sendable {
     struct Inbox {
         var items: [Work] = []
+        /// Publishes and settlements are plain values (no closure, no allocation of their
+        /// own) since they come once per message.
+        var publishes: [PublishRequest] = []
+        var settlements: [PendingSettlement] = []
         var sleeping = false
+        var lingering = false
         var stopping = false
         var stopped = false
         var closeWaiters: [CheckedContinuation<Void, Never>] = []
@@ -53,6 +62,27 @@ final class ConnectionLoop: @unchecked Sendable {
     var content: [amqp_channel_t: PendingContent] = [:]
     var lastReceive = ContinuousClock.now
     var moreFramesBuffered = false
+    /// Set when an iteration handled frames or work: the thread then lingers briefly
+    /// before a deep sleep, collecting acks.
+    var didWork = false
+    /// The last poll saw the socket readable (or timed out): frames may be waiting.
+    var socketReady = true
+    var lastDrain = ContinuousClock.now
+    /// Seen under the inbox lock in ``runInbox()``, to spare a lock per iteration.
+    private var stopSeen = false
+    let writer = FrameWriter()
+    /// When the current outage began (nil while connected).
+    var lostAt: ContinuousClock.Instant?
+    /// Successful reconnections after a lost connection (not the first connect). Made at
+    /// each use so that it reports to whatever metrics backend is bootstrapped by then.
+    var reconnects: Counter { Counter(label: "amqp_reconnects_total") }
+    var names = NameCache()
+    /// Consumers with deliveries decoded in the current frame burst.
+    var batchedConsumers: [ConsumerChannel] = []
+    // Spare arrays swapped with the inbox's, so taking the inbox allocates nothing.
+    private var spareItems: [Work] = []
+    private var sparePublishes: [PublishRequest] = []
+    private var spareSettlements: [PendingSettlement] = []
 
     private init(config: AMQPConfiguration, logger: Logger) {
         self.config = config
@@ -80,11 +110,48 @@ final class ConnectionLoop: @unchecked Sendable {
 
     // MARK: Handing work to the thread
 
+    /// Queues a publish; its continuation resumes on the broker's confirm.
+    func enqueuePublish(_ request: PublishRequest) {
+        let (wake, rejected) = inbox.withLock { s -> (Bool, Bool) in
+            if s.stopping || s.stopped { return (false, true) }
+            s.publishes.append(request)
+            if s.sleeping || s.lingering {
+                s.sleeping = false
+                s.lingering = false
+                return (true, false)
+            }
+            return (false, false)
+        }
+        if rejected {
+            request.continuation.resume(throwing: AMQPError(.connectionClosed, "the connection was closed by close(); open a new one"))
+        }
+        if wake { crmq_eventfd_signal(wakeFD) }
+    }
+
+    /// Queues an ack/nack/reject. Not urgent: a lingering thread picks a batch of them up
+    /// within a millisecond, so a fast consumer's acks coalesce instead of waking it per message.
+    func enqueueSettlement(_ settlement: PendingSettlement) {
+        let wake = inbox.withLock { s -> Bool in
+            if s.stopping || s.stopped { return false }
+            s.settlements.append(settlement)
+            if s.sleeping {
+                s.sleeping = false
+                return true
+            }
+            return false
+        }
+        if wake { crmq_eventfd_signal(wakeFD) }
+    }
+
     func enqueue(_ work: Work) {
         let (wake, rejected) = inbox.withLock { s -> (Bool, Bool) in
             if s.stopping || s.stopped { return (false, true) }
             s.items.append(work)
-            if s.sleeping { s.sleeping = false; return (true, false) }
+            if s.sleeping || (s.lingering && work.urgent) {
+                s.sleeping = false
+                s.lingering = false
+                return (true, false)
+            }
             return (false, false)
         }
         if rejected { work.fail(AMQPError(.connectionClosed, "the connection was closed by close(); open a new one")) }
@@ -101,19 +168,9 @@ final class ConnectionLoop: @unchecked Sendable {
         }
     }
 
-    /// Like ``submit(needsConnection:_:)`` but `body` keeps the continuation and resumes it
-    /// later (a publish resumes on the broker's confirm).
-    func submitDeferred<T: Sendable>(_ body: @escaping @Sendable (ConnectionLoop, CheckedContinuation<T, Error>) -> Void)
-        async throws -> T
-    {
-        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, Error>) in
-            enqueue(Work(needsConnection: true, run: { loop in body(loop, cont) }, fail: { cont.resume(throwing: $0) }))
-        }
-    }
-
-    /// Fire-and-forget variant for deinit / stream termination paths.
-    func post(_ body: @escaping @Sendable (ConnectionLoop) -> Void) {
-        enqueue(Work(needsConnection: false, run: body, fail: { _ in }))
+    /// Fire-and-forget variant (acks, stream termination).
+    func post(urgent: Bool = true, _ body: @escaping @Sendable (ConnectionLoop) -> Void) {
+        enqueue(Work(needsConnection: false, urgent: urgent, run: body, fail: { _ in }))
     }
 
     func stop() async {
@@ -148,13 +205,20 @@ final class ConnectionLoop: @unchecked Sendable {
             return
         }
         var delay = config.reconnectInitialDelay
-        while !stopRequested {
+        while true {
             if handle == nil {
+                if stopRequested { break }
+                lostAt = lostAt ?? .now
                 runInbox()
                 if sleepInterruptibly(delay) { break }
                 do {
                     try connect()
                     delay = config.reconnectInitialDelay
+                    reconnects.increment()
+                    if let lostAt {
+                        logger.info("amqp reconnected", metadata: ["amqp.outage": "\(ContinuousClock.now - lostAt)"])
+                    }
+                    lostAt = nil
                 } catch {
                     logger.warning("amqp reconnect failed, retrying in \(min(delay * 2, config.reconnectMaxDelay))",
                                    metadata: ["amqp.error": "\(error)"])
@@ -163,7 +227,8 @@ final class ConnectionLoop: @unchecked Sendable {
                 continue
             }
             runInbox()
-            if handle != nil { drainFrames() }
+            if stopSeen { break }
+            if handle != nil, needsDrain() { drainFrames() }
             if handle != nil { waitForActivity() }
         }
         shutdown()
@@ -174,6 +239,14 @@ final class ConnectionLoop: @unchecked Sendable {
         handle = h
         generation += 1
         lastReceive = .now
+        lastDrain = .now
+        socketReady = true
+        // A broker that accepts connections while still booting (queues recovering, quorum
+        // leaders being elected) may sit on the recovery RPCs; bound each by the connect
+        // timeout rather than the (longer) RPC timeout, so a stuck attempt is abandoned
+        // quickly and retried instead of holding the connection down for minutes.
+        h.setRPCTimeout(min(config.rpcTimeout, config.connectTimeout))
+        defer { if let h = handle { h.setRPCTimeout(config.rpcTimeout) } }
         do {
             try openPublishChannel()
             try rpc(channel: Self.rpcChannel, "opening a channel") { h throws(RPCFailure) in
@@ -192,18 +265,60 @@ final class ConnectionLoop: @unchecked Sendable {
         logger.info("amqp connected", metadata: ["amqp.generation": "\(generation)", "amqp.heartbeat": "\(h.heartbeat)"])
     }
 
+    /// Runs the queued settlements, work and publishes. Publishes wait in the inbox while
+    /// there is no connection. Settlements go first: an ack the application sent before
+    /// another call is on the wire before that call's frames.
     private func runInbox() {
-        let items = inbox.withLock { s -> [Work] in
-            let i = s.items
-            s.items = []
-            return i
+        var items = spareItems, publishes = sparePublishes, settlements = spareSettlements
+        let connected = handle != nil
+        stopSeen = inbox.withLock { s in
+            swap(&s.items, &items)
+            swap(&s.settlements, &settlements)
+            if connected { swap(&s.publishes, &publishes) }
+            return s.stopping
+        }
+        if !settlements.isEmpty {
+            settle(settlements)
+            didWork = true
         }
         var deferred: [Work] = []
         for item in items {
             if item.needsConnection && handle == nil { deferred.append(item); continue }
             item.run(self)
+            didWork = true
         }
         if !deferred.isEmpty { inbox.withLock { $0.items.insert(contentsOf: deferred, at: 0) } }
+        if !publishes.isEmpty {
+            if handle != nil {
+                publish(publishes)
+            } else {
+                let waiting = publishes
+                inbox.withLock { $0.publishes.insert(contentsOf: waiting, at: 0) }
+            }
+            didWork = true
+        }
+        items.removeAll(keepingCapacity: true)
+        publishes.removeAll(keepingCapacity: true)
+        settlements.removeAll(keepingCapacity: true)
+        spareItems = items
+        sparePublishes = publishes
+        spareSettlements = settlements
+    }
+
+    /// Whether to call into rabbitmq-c for frames: only when the socket was readable,
+    /// rabbitmq-c holds buffered data, or a heartbeat tick is due (it sends heartbeats
+    /// only inside its calls). Spares a recv and a poll per iteration while only writing.
+    private func needsDrain() -> Bool {
+        guard let h = handle else { return false }
+        if socketReady || moreFramesBuffered { return true }
+        if amqp_data_in_buffer(h.state) != 0 || amqp_frames_enqueued(h.state) != 0 { return true }
+        // Also after a millisecond without a drain: work arriving steadily during a linger
+        // must not starve reading (nor rabbitmq-c's heartbeats).
+        return ContinuousClock.now - lastDrain > .milliseconds(1)
+    }
+
+    private func tickMilliseconds(_ h: ConnectionHandle) -> Int {
+        h.heartbeat > 0 ? max(h.heartbeat * 1000 / 5, 50) : 1000
     }
 
     /// Sleeps on the wake fd; still answers work that needs no connection. True when stopping.
@@ -231,18 +346,32 @@ final class ConnectionLoop: @unchecked Sendable {
             return
         }
         let pending = moreFramesBuffered || amqp_data_in_buffer(h.state) != 0 || amqp_frames_enqueued(h.state) != 0
+        // After activity with deliveries out, linger 1 ms: acks queue up without waking us,
+        // and the socket is not watched, so deliveries arriving meanwhile are read in one
+        // burst afterwards (one wake-up of the thread and of the consumer per burst, not per
+        // TCP segment). Otherwise sleep until the socket, urgent work, or the heartbeat tick.
+        let linger = didWork && consumerChannels.values.contains { $0.outstanding > 0 }
+        didWork = false
         let sleep = inbox.withLock { s -> Bool in
-            if !s.items.isEmpty || s.stopping || pending { return false }
-            s.sleeping = true
+            if !s.items.isEmpty || !s.publishes.isEmpty || !s.settlements.isEmpty || s.stopping || pending { return false }
+            if linger { s.lingering = true } else { s.sleeping = true }
             return true
         }
-        let tick = h.heartbeat > 0 ? max(Int(h.heartbeat) * 1000 / 5, 50) : 1000
-        var fds = [pollfd(fd: h.socketFD, events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
-        _ = poll(&fds, 2, sleep ? Int32(tick) : 0)
-        if sleep { inbox.withLock { $0.sleeping = false } }
-        if fds[1].revents != 0 { crmq_eventfd_drain(wakeFD) }
-        if fds[0].revents != 0 { lastReceive = .now }
+        let tick = tickMilliseconds(h)
+        var fds = (pollfd(fd: h.socketFD, events: sleep && linger ? 0 : Int16(POLLIN), revents: 0),
+                   pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0))
+        let ready = withUnsafeMutableBytes(of: &fds) { raw in
+            poll(raw.baseAddress!.assumingMemoryBound(to: pollfd.self), 2, sleep ? Int32(linger ? 1 : tick) : 0)
+        }
+        if sleep {
+            inbox.withLock {
+                $0.sleeping = false
+                $0.lingering = false
+            }
+        }
+        if fds.1.revents != 0 { crmq_eventfd_drain(wakeFD) }
+        socketReady = fds.0.revents != 0 || (ready == 0 && sleep)
+        if fds.0.revents != 0 { lastReceive = .now }
     }
 
     /// Tears the connection down after a failure; the run loop reconnects with backoff.
@@ -261,10 +390,18 @@ final class ConnectionLoop: @unchecked Sendable {
         nextChannel = 3
         content.removeAll()
         moreFramesBuffered = false
+        for c in batchedConsumers { c.batch = [] }
+        batchedConsumers.removeAll()
     }
 
     private func shutdown() {
         let closed = AMQPError(.connectionClosed, "the connection was closed by close()")
+        // Acks the application sent before close() still go out.
+        let settlements = inbox.withLock { s in
+            defer { s.settlements = [] }
+            return s.settlements
+        }
+        if handle != nil, !settlements.isEmpty { settle(settlements) }
         publisher.failAll(closed)
         for record in consumerRecords.values { record.continuation.finish() }
         consumerRecords.removeAll()
@@ -275,12 +412,13 @@ final class ConnectionLoop: @unchecked Sendable {
             handle = nil
         }
         connected.store(false, ordering: .releasing)
-        let (items, waiters) = inbox.withLock { s in
+        let (items, publishes, waiters) = inbox.withLock { s in
             s.stopped = true
-            defer { s.items = []; s.closeWaiters = [] }
-            return (s.items, s.closeWaiters)
+            defer { s.items = []; s.publishes = []; s.closeWaiters = [] }
+            return (s.items, s.publishes, s.closeWaiters)
         }
         for item in items { item.fail(closed) }
+        for p in publishes { p.continuation.resume(throwing: closed) }
         for w in waiters { w.resume() }
         logger.debug("amqp connection closed")
     }

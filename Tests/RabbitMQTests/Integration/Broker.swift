@@ -43,7 +43,7 @@ enum Broker {
         // `start` leaves a detached broker behind that would inherit (and hold open) a pipe.
         let capture = args.first == "ctl"
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("stack-\(UUID().uuidString).out")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: out) }
         let handle = try FileHandle(forWritingTo: out)
         defer { try? handle.close() }

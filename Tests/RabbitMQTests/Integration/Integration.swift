@@ -88,6 +88,40 @@ extension Integration {
         await consumer.cancel()
     }
 
+    /// Acks are coalesced into `multiple=true` acks; one must never cover a delivery the
+    /// application has not acked (here the oldest, held while later ones are acked).
+    @Test func batchedAcksNeverCoverAnUnackedDelivery() async throws {
+        let conn = try await Broker.connect()
+        defer { Task { await conn.close() } }
+        let q = Broker.unique("acks")
+        try await conn.declare(queue: QueueSpec(name: q, durable: false))
+        for i in 0..<6 { try await conn.publish("m\(i)", routingKey: q) }
+        let consumer = try await conn.consume(queue: q, prefetch: 6)
+        var got: [AMQPDelivery] = []
+        for _ in 0..<6 { got.append(try await consumer.next()) }
+        // Ack all but the first and the fourth, in a burst, then nack the fourth (requeue).
+        for i in [5, 1, 2, 4] { try await got[i].ack() }
+        try await got[3].nack(requeue: true)
+        let again = try await consumer.next()
+        #expect(String(decoding: again.body, as: UTF8.self) == "m3")
+        #expect(again.redelivered)
+        try await again.ack()
+        // Only the first is still unacked: giving up the consumer returns exactly it.
+        await consumer.cancel()
+        await conn.close()
+        let check = try await Broker.connect()
+        defer { Task { await check.close() } }
+        try await Broker.eventually("the held delivery is back in the queue") {
+            try await check.queueInfo(q).messageCount == 1
+        }
+        let c2 = try await check.consume(queue: q, prefetch: 1)
+        let first = try await c2.next()
+        #expect(String(decoding: first.body, as: UTF8.self) == "m0")
+        try await first.ack()
+        await c2.cancel()
+        try await check.deleteQueue(q)
+    }
+
     @Test func nackRequeueAndReject() async throws {
         let conn = try await Broker.connect()
         defer { Task { await conn.close() } }
