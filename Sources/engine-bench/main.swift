@@ -1,6 +1,6 @@
 // Tiny driver for bench/engine.sh: one transcode through the Transcoding library.
 // usage: engine-bench INPUT --probe
-//        engine-bench INPUT OUTPUT (--preset NAME [--width N] [--height N] [--bitrate K] [--crf N] [--speed S] | --fragment TEXT) [--quiet]
+//        engine-bench INPUT OUTPUT (--preset NAME [--width N] [--height N] [--bitrate K] [--crf N] [--speed S] | --fragment TEXT) [--quiet] [--repeat N]
 import Foundation
 import Transcoding
 
@@ -14,6 +14,7 @@ var overrides = PresetOverrides()
 var preset: String?
 var fragment: String?
 var quiet = false
+var repeatCount = 1
 while !args.isEmpty {
     let flag = args.removeFirst()
     func value() -> String { args.isEmpty ? "" : args.removeFirst() }
@@ -26,6 +27,7 @@ while !args.isEmpty {
     case "--crf": overrides.crf = Int(value())
     case "--speed": overrides.speed = value()
     case "--quiet": quiet = true
+    case "--repeat": repeatCount = Int(value()) ?? 1   // leak checks: many jobs in one process
     default: FileHandle.standardError.write(Data("unknown flag \(flag)\n".utf8)); exit(2)
     }
 }
@@ -37,6 +39,9 @@ if output == "--probe" {
     exit(0)
 }
 do {
+    for _ in 1..<max(1, repeatCount) {
+        _ = try await engine.transcode(input: input, output: output, options: options) { _ in }
+    }
     let result = try await engine.transcode(input: input, output: output, options: options) { p in
         if !isQuiet {
             print(String(format: "progress %5.1f%% pos %.1fs fps %.1f eta %.0fs", p.percent, p.position, p.fps ?? 0, p.etaSeconds ?? 0))
@@ -47,4 +52,7 @@ do {
 } catch {
     print("error \(error)")
     exit(1)
+}
+if ProcessInfo.processInfo.environment["GST_TRACERS"]?.contains("leaks") == true {
+    GStreamerShutdown.deinitialize()   // the leaks tracer reports here
 }

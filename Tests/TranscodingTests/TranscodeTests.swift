@@ -103,6 +103,9 @@ import Testing
     }
 
     @Test func badInputsGetTheRightCode() async throws {
+        // GstDiscoverer sometimes waits for its timeout on the truncated MP4 (moov missing) when
+        // other pipelines ran in the process before; the timeout is also classified as corrupt.
+        let engine = TranscodingEngine(limits: EngineLimits(probeTimeout: .seconds(3)))
         for (name, code) in try Self.damaged() {
             let dir = try Fixtures.tempDir()
             let out = dir.appendingPathComponent("o.mp4")
@@ -110,7 +113,7 @@ import Testing
                 _ = try await engine.transcode(input: Fixtures.generated.appendingPathComponent(name).path, output: out.path,
                                                options: .preset("h264-480p")) { _ in }
                 Issue.record("\(name) accepted")
-            } catch let error as TranscodeError {
+            } catch {
                 #expect(error.code == code, "\(name): \(error)")
             }
             #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty, "\(name) left files")

@@ -24,7 +24,7 @@ public struct EngineLimits: Sendable {
         maxWidth: Int = 7680, maxHeight: Int = 4320, maxFrameRate: Int = 120,
         maxFragmentLength: Int = 2048,
         stallTimeout: Duration = .seconds(60), overallTimeout: Duration = .seconds(3600),
-        probeTimeout: Duration = .seconds(20), threads: Int = 0
+        probeTimeout: Duration = .seconds(10), threads: Int = 0
     ) {
         self.maxWidth = maxWidth
         self.maxHeight = maxHeight

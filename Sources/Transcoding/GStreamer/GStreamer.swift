@@ -107,3 +107,9 @@ extension GStreamer {
         return Int(g_value_get_int(&v))
     }
 }
+
+/// For leak checks only (GST_TRACERS=leaks reports at gst_deinit): call once, when no job runs
+/// and none will, as the process's last GStreamer call.
+package enum GStreamerShutdown {
+    package static func deinitialize() { gst_deinit() }
+}

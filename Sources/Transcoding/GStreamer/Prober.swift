@@ -126,7 +126,4 @@ enum Prober {
         }
         return MediaInfo.Stream(kind: kind, codec: codec.isEmpty ? mediaType : codec, mediaType: mediaType)
     }
-
-    /// Whether the video stream is a still image (a picture is not a video job).
-    static func isImage(_ info: MediaInfo) -> Bool { info.hasVideo && info.duration == 0 }
 }

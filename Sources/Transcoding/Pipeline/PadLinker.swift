@@ -9,9 +9,11 @@ final class PadLinker: Sendable {
         var audio: ObjectHandle?
     }
     private let state: Mutex<State>
+    private let decoderThreads: String
 
-    init(video: ObjectHandle?, audio: ObjectHandle?) {
+    init(video: ObjectHandle?, audio: ObjectHandle?, decoderThreads: String) {
         state = Mutex(State(video: video, audio: audio))
+        self.decoderThreads = decoderThreads
     }
 
     fileprivate func padAdded(_ pad: UnsafeMutablePointer<GstPad>) {
@@ -26,12 +28,10 @@ final class PadLinker: Sendable {
         if let target { _ = gst_pad_link(pad, target.pad) }
     }
 
-    /// libav's frame threading keeps one decoded frame in flight per thread; slice threading
-    /// and a thread cap keep the decoder's memory near ffmpeg's.
+    /// Caps libav's decoder at one thread per core: each frame thread holds a decoded frame.
     fileprivate func tuneDecoder(_ element: UnsafeMutablePointer<GstElement>) {
         guard let factory = GStreamer.factoryName(element), factory.hasPrefix("avdec_") else { return }
-        if let v = getenv("ENGINE_DEC_THREADS") { GStreamer.set(element, "max-threads", String(cString: v)) }
-        if let v = getenv("ENGINE_DEC_TYPE") { GStreamer.set(element, "thread-type", String(cString: v)) }
+        if decoderThreads != "0", GStreamer.hasProperty(element, "max-threads") { GStreamer.set(element, "max-threads", decoderThreads) }
     }
 
     fileprivate func noMorePads() {
@@ -66,41 +66,5 @@ final class PadLinker: Sendable {
                          Unmanaged.passRetained(self).toOpaque(), release)
         _ = cgst_connect(decodebin, "no-more-pads", unsafeBitCast(noMore, to: GCallback.self),
                          Unmanaged.passRetained(self).toOpaque(), release)
-    }
-}
-
-/// Counts buffers and tracks timestamps on the main branch, for progress and the result.
-final class StreamCounter: Sendable {
-    let buffers = Atomic<Int>(0)
-    let firstPTS = Atomic<UInt64>(UInt64.max)
-    let lastPTS = Atomic<UInt64>(0)
-
-    /// Seconds of media that have passed the probe.
-    var position: Double {
-        let first = firstPTS.load(ordering: .relaxed)
-        guard first != UInt64.max else { return 0 }
-        let last = lastPTS.load(ordering: .relaxed)
-        return last > first ? Double(last - first) / Double(GStreamer.second) : 0
-    }
-
-    func attach(to pad: UnsafeMutablePointer<GstPad>) {
-        let probe: @convention(c) (UnsafeMutablePointer<GstPad>?, UnsafeMutablePointer<GstPadProbeInfo>?, gpointer?) -> GstPadProbeReturn = { _, info, data in
-            guard let info, let data else { return GST_PAD_PROBE_OK }
-            let counter = Unmanaged<StreamCounter>.fromOpaque(data).takeUnretainedValue()
-            counter.buffers.add(1, ordering: .relaxed)
-            if let buffer = info.pointee.data?.assumingMemoryBound(to: GstBuffer.self) {
-                let pts = UInt64(buffer.pointee.pts)
-                if pts != GStreamer.clockTimeNone {
-                    _ = counter.firstPTS.compareExchange(expected: UInt64.max, desired: pts, ordering: .relaxed)
-                    _ = counter.lastPTS.max(pts, ordering: .relaxed)
-                }
-            }
-            return GST_PAD_PROBE_OK
-        }
-        let release: @convention(c) (gpointer?) -> Void = { data in
-            guard let data else { return }
-            Unmanaged<StreamCounter>.fromOpaque(data).release()
-        }
-        _ = gst_pad_add_probe(pad, cgst_probe_buffer(), probe, Unmanaged.passRetained(self).toOpaque(), release)
     }
 }

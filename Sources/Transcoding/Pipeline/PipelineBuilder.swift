@@ -63,7 +63,7 @@ enum PipelineBuilder {
         let counter = StreamCounter()
 
         if let video = plan.video, input.hasVideo, !plan.audioOnly {
-            let q = try add(queue(Int(ProcessInfo.processInfo.environment["ENGINE_VQ"] ?? "4") ?? 4), name: "vqueue")
+            let q = try add(queue(2), name: "vqueue")
             var tail: UnsafeMutablePointer<GstElement>
             switch video {
             case let .encode(encoder, maxWidth, maxHeight):
@@ -107,7 +107,7 @@ enum PipelineBuilder {
             }
         }
         if let encoder = plan.audio, input.hasAudio {
-            let q = try add(queue(16), name: "aqueue")
+            let q = try add(queue(8), name: "aqueue")
             let convert = try add(ElementSpec("audioconvert"))
             let resample = try add(ElementSpec("audioresample"))
             var steps = [q, convert, resample]
@@ -128,11 +128,11 @@ enum PipelineBuilder {
         guard videoEntry != nil || audioEntry != nil else {
             throw TranscodeError(.inputUnsupported, "The input has no stream this job can use.")
         }
-        PadLinker(video: videoEntry, audio: audioEntry).attach(to: decode)
+        PadLinker(video: videoEntry, audio: audioEntry, decoderThreads: threads).attach(to: decode)
         return BuiltPipeline(pipeline: pipeline, fragmentSource: fragmentSource, counter: counter, countsFrames: videoEntry != nil)
     }
 
-    /// Gives the fragment's converters and x264 our thread count when it left them at their defaults.
+    /// Gives the fragment's converters our thread count and x264 a smaller lookahead buffer, where it left the defaults.
     private static func tuneFragment(_ bin: ObjectHandle, threads: String) {
         let it = gst_bin_iterate_recurse(bin.bin)
         defer { gst_iterator_free(it) }
@@ -142,6 +142,9 @@ enum PipelineBuilder {
             switch GStreamer.factoryName(e) {
             case "videoconvert", "videoscale", "videoconvertscale":
                 if GStreamer.intProperty(e, "n-threads") == 1 { GStreamer.set(e, "n-threads", threads) }
+            case "x264enc":
+                // Output-neutral: only the threaded lookahead's frame buffer goes.
+                if GStreamer.intProperty(e, "sync-lookahead") == -1 { GStreamer.set(e, "sync-lookahead", "0") }
             default: break
             }
         }
