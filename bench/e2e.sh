@@ -4,12 +4,15 @@
 #      on the local file (trailer 55 s 720p, generated 60 s 1080p), alternated;
 #  (b) dispatch latency submit -> first progress message over 100 tiny jobs;
 #  (c) worker peak RSS during a 1080p job vs the engine alone (`transcoder run`).
-# Needs the stack (scripts/stack up). usage: bench/e2e.sh [ROUNDS]
+# Needs the stack (scripts/stack up). usage: bench/e2e.sh [ROUNDS]   env: TRANSCODER_BIN (else built in release)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
-swift build -c release --product transcoder 2>&1 | grep -v "prohibited flag" >&2
-BIN="$(swift build -c release --show-bin-path)/transcoder"
+if [[ -z "${TRANSCODER_BIN:-}" ]]; then
+  swift build -c release --product transcoder 2>&1 | grep -v "prohibited flag" >&2
+  TRANSCODER_BIN="$(swift build -c release --show-bin-path)/transcoder"
+fi
+BIN="$TRANSCODER_BIN"
 scripts/fetch-media >/dev/null
 CACHE="$ROOT/.cache/bench"; mkdir -p "$CACHE"
 SYNTH="$CACHE/synthetic_1080p30_60s.mp4"

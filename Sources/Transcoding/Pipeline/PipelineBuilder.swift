@@ -63,21 +63,29 @@ enum PipelineBuilder {
         let counter = StreamCounter()
 
         if let video = plan.video, input.hasVideo, !plan.audioOnly {
-            let q = try add(queue(2), name: "vqueue")
+            // One raw frame per queue: each queue starts a thread, so decoding, scaling and encoding
+            // run side by side, while holding more frames would only cost memory.
+            let q = try add(queue(1), name: "vqueue")
             var tail: UnsafeMutablePointer<GstElement>
             switch video {
             case let .encode(encoder, maxWidth, maxHeight):
                 let (w, h) = EncodingPlan.fit(width: input.width ?? 0, height: input.height ?? 0, maxWidth: maxWidth, maxHeight: maxHeight)
-                let scale = try add(ElementSpec("videoscale", [("n-threads", threads)]))
-                let convert = try add(ElementSpec("videoconvert", [("n-threads", threads)]))
-                var steps = [q, scale, convert]
-                if let fps = input.frameRate, fps > Double(limits.maxFrameRate) {
-                    let rate = try add(ElementSpec("videorate", [("max-rate", String(limits.maxFrameRate))]))
-                    steps.append(rate)
+                var steps = [q]
+                if let fps = input.frameRate, fps > Double(limits.maxFrameRate) {   // drop frames before paying to scale them
+                    steps.append(try add(ElementSpec("videorate", [("max-rate", String(limits.maxFrameRate))])))
                 }
-                let caps = try add(ElementSpec("capsfilter", [("caps", "video/x-raw,width=\(w),height=\(h)")]))
+                // Scaling and conversion in one pass (and a passthrough when the decoder's format already suits the encoder).
+                if GStreamer.factoryExists("videoconvertscale") {
+                    steps.append(try add(ElementSpec("videoconvertscale", [("n-threads", threads)])))
+                } else {
+                    steps.append(try add(ElementSpec("videoscale", [("n-threads", threads)])))
+                    steps.append(try add(ElementSpec("videoconvert", [("n-threads", threads)])))
+                }
+                steps.append(try add(ElementSpec("capsfilter", [("caps", "video/x-raw,width=\(w),height=\(h)")])))
+                // Without this queue the scaler runs in the thread that feeds x264: a serial stage at 1080p.
+                steps.append(try add(queue(1), name: "encqueue"))
                 let enc = try add(encoder, name: "vencoder")
-                steps += [caps, enc]
+                steps.append(enc)
                 try chain(steps)
                 tail = enc
             case let .fragment(text):
@@ -128,7 +136,7 @@ enum PipelineBuilder {
         guard videoEntry != nil || audioEntry != nil else {
             throw TranscodeError(.inputUnsupported, "The input has no stream this job can use.")
         }
-        PadLinker(video: videoEntry, audio: audioEntry, decoderThreads: threads).attach(to: decode)
+        PadLinker(video: videoEntry, audio: audioEntry, decoderThreads: "1").attach(to: decode)
         return BuiltPipeline(pipeline: pipeline, fragmentSource: fragmentSource, counter: counter, countsFrames: videoEntry != nil)
     }
 
