@@ -70,6 +70,21 @@ final class World: Sendable {
     let connection: AMQPConnection
     let topology: Topology
     let scratch: String
+    private let workers = Mutex<[WorkerProcess]>([])
+
+    /// Runs `body` in a new world and always cleans up after it: workers stopped, objects,
+    /// bucket and queues deleted (the radosgw of CI has finite space).
+    static func with<T>(seedNames: Bool = false, _ body: (World) async throws -> T) async throws -> T {
+        let world = try await World(seedNames: seedNames)
+        do {
+            let result = try await body(world)
+            await world.close()
+            return result
+        } catch {
+            await world.close()
+            throw error
+        }
+    }
 
     init(seedNames: Bool = false) async throws {
         id = String(UUID().uuidString.lowercased().prefix(8))
@@ -97,7 +112,9 @@ final class World: Sendable {
     }
 
     func startWorker(concurrency: Int = 1, extra: [String: String] = [:]) throws -> WorkerProcess {
-        try WorkerProcess(environment: workerEnvironment(concurrency: concurrency, extra: extra))
+        let worker = try WorkerProcess(environment: workerEnvironment(concurrency: concurrency, extra: extra))
+        workers.withLock { $0.append(worker) }
+        return worker
     }
 
     func upload(_ file: String, as key: String) async throws {
@@ -106,6 +123,7 @@ final class World: Sendable {
 
     /// Deletes what the world made; leaves the shared services running.
     func close() async {
+        for worker in workers.withLock({ $0 }) { await worker.stop() }
         if let objects = try? await storage.listAll() {
             for object in objects { try? await storage.delete(object.key) }
         }

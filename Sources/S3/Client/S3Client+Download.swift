@@ -61,21 +61,35 @@ extension S3Client {
         if let etag { request.headers.append(("If-Match", etag)) }
         request.timeout = .seconds(60 + length / (256 * 1024))
         try await perform(request) { response in
+            // Receive the next buffer while the previous one is written: awaiting each disk
+            // write in the receive loop would stall the socket (AHC applies backpressure).
             var position = offset
             var pending = ByteBuffer()
-            let flushAt = 1 << 20
-            for try await chunk in response.body {
-                var chunk = chunk
-                pending.writeBuffer(&chunk)
-                if pending.readableBytes >= flushAt {
-                    try await file.write(pending, at: position)
-                    position += Int64(pending.readableBytes)
-                    pending.clear()
-                }
+            var inFlight: Task<Void, any Error>?
+            let flushAt = 512 * 1024
+            func flush() async throws {
+                try await inFlight?.value
+                let buffer = pending
+                let at = position
+                position += Int64(buffer.readableBytes)
+                pending = ByteBuffer()
+                inFlight = Task { try await file.write(buffer, at: at) }
             }
-            if pending.readableBytes > 0 {
-                try await file.write(pending, at: position)
-                position += Int64(pending.readableBytes)
+            do {
+                for try await chunk in response.body {
+                    var chunk = chunk
+                    if pending.readableBytes == 0 && chunk.readableBytes >= flushAt {
+                        pending = chunk
+                    } else {
+                        pending.writeBuffer(&chunk)
+                    }
+                    if pending.readableBytes >= flushAt { try await flush() }
+                }
+                if pending.readableBytes > 0 { try await flush() }
+                try await inFlight?.value
+            } catch {
+                _ = await inFlight?.result
+                throw error
             }
             guard position - offset == length else {
                 throw S3Error(code: "IncompleteBody", message: "got \(position - offset) of \(length) bytes", key: key)

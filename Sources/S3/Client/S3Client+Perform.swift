@@ -1,3 +1,4 @@
+import CoreMetrics
 import AsyncHTTPClient
 import Foundation
 import Logging
@@ -30,6 +31,7 @@ extension S3Client {
                 ])
                 try await Task.sleep(for: delay)
                 attempt += 1
+                Counter(label: "s3_retries_total").increment()
             }
         }
     }

@@ -8,7 +8,7 @@ import Synchronization
 
 extension S3Client {
     /// Uploads a file: one PUT up to ``S3Configuration/multipartThreshold``, else a multipart
-    /// upload with ``S3Configuration/concurrency`` parts in flight, each with its Content-MD5.
+    /// upload with ``S3Configuration/concurrency`` parts in flight, each with its signed SHA-256.
     ///
     /// On any failure (or cancellation) the multipart upload is aborted, so no parts are left
     /// billed. `progress` gets the bytes confirmed so far. Memory stays a few MiB per part in flight.
@@ -84,30 +84,31 @@ extension S3Client {
         }
     }
 
-    /// MD5 of a file slice, read in bounded chunks.
-    func md5(of path: String, offset: Int64, length: Int64) async throws -> String {
+    /// SHA-256 (hex) of a file slice, read in bounded chunks.
+    func sha256(of path: String, offset: Int64, length: Int64) async throws -> String {
         let file = try await S3FileDescriptor.open(path, flags: O_RDONLY)
         defer { file.close() }
-        var md5 = Insecure.MD5()
+        var hash = SHA256()
         for try await chunk in S3FileChunks(file: file, offset: offset, length: length) {
-            chunk.withUnsafeReadableBytes { md5.update(bufferPointer: $0) }
+            chunk.withUnsafeReadableBytes { hash.update(bufferPointer: $0) }
         }
-        return Data(md5.finalize()).base64EncodedString()
+        return S3URIEncoding.hex(hash.finalize())
     }
 
     /// PUT of a whole object (no `uploadId`) or of one part; returns the ETag.
     @discardableResult
     func uploadPart(path: String, key: String, offset: Int64, length: Int64, contentType: String?,
                     partNumber: Int?, uploadId: String?) async throws -> String {
-        let md5 = try await md5(of: path, offset: offset, length: length)
+        // Signed payload: S3 checks the body against this hash (as strong as Content-MD5, and
+        // SHA-256 runs ~2x faster than MD5 where the CPU has SHA extensions).
+        let payloadHash = try await sha256(of: path, offset: offset, length: length)
         var request = S3Request(.PUT, key: key)
         if let partNumber, let uploadId {
             request.query = [("partNumber", String(partNumber)), ("uploadId", uploadId)]
         }
         if let contentType { request.headers.append(("Content-Type", contentType)) }
-        request.headers.append(("Content-MD5", md5))
         request.body = .file(path: path, offset: offset, length: length)
-        request.payloadHash = S3Signer.unsignedPayload
+        request.payloadHash = payloadHash
         request.timeout = .seconds(60 + length / (256 * 1024))
         return try await perform(request) { response in
             guard let etag = response.headers.first(name: "ETag") else {

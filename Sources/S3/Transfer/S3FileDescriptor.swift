@@ -95,7 +95,7 @@ package struct S3FileChunks: AsyncSequence, Sendable {
     let length: Int64
     let chunkSize: Int
 
-    package init(file: S3FileDescriptor, offset: Int64, length: Int64, chunkSize: Int = 1 << 20) {
+    package init(file: S3FileDescriptor, offset: Int64, length: Int64, chunkSize: Int = 256 * 1024) {
         self.file = file
         self.offset = offset
         self.length = length

@@ -13,7 +13,7 @@ substring fail, one action each in order: 503 (SlowDown XML), 500 (InternalError
 import argparse, os, signal, socket, sys, threading, time
 
 # The test process starts us with most signals blocked (inherited mask): let SIGTERM through.
-signal.pthread_sigmask(signal.SIG_UNBLOCK, range(1, signal.NSIG))
+signal.pthread_sigmask(signal.SIG_UNBLOCK, signal.valid_signals())
 
 # Drop descriptors inherited from the test process (pipes of concurrent subprocesses): holding
 # them would keep those pipes open, and their readers waiting, for our whole lifetime.

@@ -80,14 +80,21 @@ func run(_ tool: String, _ args: [String]) async throws -> (status: Int32, outpu
 }
 
 func runBlocking(_ tool: String, _ args: [String]) throws -> (status: Int32, output: String) {
+    // Output goes to a file, not a pipe: a pipe's write end can leak into a concurrently spawned
+    // long-lived child (the fault proxy) and then EOF never comes.
+    let outPath = FileManager.default.temporaryDirectory.appendingPathComponent("s3run-\(UUID().uuidString)").path
+    FileManager.default.createFile(atPath: outPath, contents: nil)
+    defer { try? FileManager.default.removeItem(atPath: outPath) }
+    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
     let process = Process()
     process.executableURL = URL(fileURLWithPath: tool)
     process.arguments = args
-    let pipe = Pipe()
-    process.standardOutput = pipe
+    process.standardOutput = out
+    process.standardInput = FileHandle.nullDevice
     try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
+    try out.close()
+    let data = try Data(contentsOf: URL(fileURLWithPath: outPath))
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
 
