@@ -187,29 +187,37 @@ struct Timeout: Error, CustomStringConvertible {
     var description: String
 }
 
+/// Runs `body`, failing with `message` if it has not finished within `seconds`: a hung
+/// service fails the test instead of hanging the run.
+func withDeadline<T: Sendable>(_ seconds: Double, _ message: @autoclosure () -> String,
+                               _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    let timeout = Timeout(description: message())
+    return try await withThrowingTaskGroup(of: T.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: .seconds(seconds))
+            throw timeout
+        }
+        let result = try await group.next()!
+        group.cancelAll()
+        return result
+    }
+}
+
 extension ProgressStream {
     /// Collects messages until `jobIDs` all reached a final state; fails after `seconds`.
     func finals(for jobIDs: Set<String>, within seconds: Double, onMessage: @escaping @Sendable (ProgressMessage) -> Void = { _ in })
         async throws -> [String: ProgressMessage] {
-        try await withThrowingTaskGroup(of: [String: ProgressMessage].self) { group in
-            group.addTask {
-                var finals: [String: ProgressMessage] = [:]
-                for try await message in self {
-                    onMessage(message)
-                    if message.state.isFinal, let id = message.jobID, jobIDs.contains(id) {
-                        finals[id] = message
-                        if finals.count == jobIDs.count { break }
-                    }
+        try await withDeadline(seconds, "no final progress for \(jobIDs.sorted()) within \(Int(seconds)) s") {
+            var finals: [String: ProgressMessage] = [:]
+            for try await message in self {
+                onMessage(message)
+                if message.state.isFinal, let id = message.jobID, jobIDs.contains(id) {
+                    finals[id] = message
+                    if finals.count == jobIDs.count { break }
                 }
-                return finals
             }
-            group.addTask {
-                try await Task.sleep(for: .seconds(seconds))
-                throw Timeout(description: "no final progress for \(jobIDs.sorted()) within \(Int(seconds)) s")
-            }
-            let result = try await group.next()!
-            group.cancelAll()
-            return result
+            return finals
         }
     }
 }

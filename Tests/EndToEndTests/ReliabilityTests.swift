@@ -10,18 +10,9 @@ import TranscodingService
 
     /// Waits until a job is transcoding past `percent`.
     static func waitUntilTranscoding(_ stream: ProgressStream, job: String, past percent: Double, within seconds: Double) async throws -> ProgressMessage {
-        try await withThrowingTaskGroup(of: ProgressMessage.self) { group in
-            group.addTask {
-                for try await m in stream where m.jobID == job && m.state == .transcoding && m.progress > percent { return m }
-                throw Timeout(description: "progress stream ended")
-            }
-            group.addTask {
-                try await Task.sleep(for: .seconds(seconds))
-                throw Timeout(description: "\(job) did not pass \(percent) % within \(Int(seconds)) s")
-            }
-            let m = try await group.next()!
-            group.cancelAll()
-            return m
+        try await withDeadline(seconds, "\(job) did not pass \(percent) % within \(Int(seconds)) s") {
+            for try await m in stream where m.jobID == job && m.state == .transcoding && m.progress > percent { return m }
+            throw Timeout(description: "progress stream ended")
         }
     }
 

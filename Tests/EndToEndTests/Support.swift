@@ -8,27 +8,18 @@ extension World {
     func finalInProgressQueue(job: String, within seconds: Double) async throws -> ProgressMessage {
         let consumer = try await connection.consume(queue: topology.progressQueue, prefetch: 50)
         defer { Task { await consumer.cancel() } }
-        return try await withThrowingTaskGroup(of: ProgressMessage.self) { group in
-            group.addTask {
-                for try await delivery in consumer {
-                    try? await delivery.ack()
-                    if let m = try? JSONDecoder().decode(ProgressMessage.self, from: Data(delivery.body)),
-                       m.jobID == job, m.state.isFinal { return m }
-                }
-                throw Timeout(description: "progress consumer ended")
+        return try await withDeadline(seconds, "no final message for \(job) in \(topology.progressQueue) within \(Int(seconds)) s") {
+            for try await delivery in consumer {
+                try? await delivery.ack()
+                if let m = try? JSONDecoder().decode(ProgressMessage.self, from: Data(delivery.body)),
+                   m.jobID == job, m.state.isFinal { return m }
             }
-            group.addTask {
-                try await Task.sleep(for: .seconds(seconds))
-                throw Timeout(description: "no final message for \(job) in \(self.topology.progressQueue) within \(Int(seconds)) s")
-            }
-            let m = try await group.next()!
-            group.cancelAll()
-            return m
+            throw Timeout(description: "progress consumer ended")
         }
     }
 }
 
-/// A minimal HTTP/1.0 GET over a socket, enough for /metrics, /healthz, /readyz.
+/// GETs through curl, enough for /metrics, /healthz, /readyz.
 enum HTTP {
     static func get(port: Int, path: String) async throws -> (status: Int, body: String) {
         let result = try Stack.run(["curl", "-s", "-m", "30", "-o", "-", "-w", "\n%{http_code}", "http://127.0.0.1:\(port)\(path)"])
