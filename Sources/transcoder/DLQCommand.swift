@@ -77,6 +77,7 @@ struct DeadLetters {
 
     static func open(_ envFile: String) async throws -> DeadLetters {
         let configuration = try await loadConfiguration(envFile, requireStorage: false)
+        LogSetup.bootstrap(level: .warning, json: false)  // keep the listing free of connection logs
         let connection = try await AMQPConnection.connect(try AMQPConfiguration(url: configuration.amqpURL))
         return DeadLetters(connection: connection, topology: configuration.topology)
     }
