@@ -61,22 +61,19 @@ extension S3Client {
         for (name, value) in signed.headers { http.headers.add(name: name, value: value) }
         http.headers.add(name: "User-Agent", value: "transcoder-s3/1.0")
 
-        var file: S3FileDescriptor?
-        defer { file?.close() }
+        let response: HTTPClientResponse
         switch request.body {
         case .none:
             if request.method == .PUT || request.method == .POST {
                 http.headers.add(name: "Content-Length", value: "0")
             }
+            response = try await self.http.execute(http, timeout: request.timeout)
         case .bytes(let bytes):
             http.body = .bytes(ByteBuffer(bytes: bytes))
+            response = try await self.http.execute(http, timeout: request.timeout)
         case .file(let filePath, let offset, let length):
-            let fd = try await S3FileDescriptor.open(filePath, flags: O_RDONLY)
-            file = fd
-            http.body = .stream(S3FileChunks(file: fd, offset: offset, length: length), length: .known(length))
+            response = try await executeFileBody(http, path: filePath, offset: offset, length: length, timeout: request.timeout)
         }
-
-        let response = try await self.http.execute(http, timeout: request.timeout)
         let requestId = response.headers.first(name: "x-amz-request-id")
         guard (200..<300).contains(response.status.code) else {
             // Error bodies are small; cap what we read so a misbehaving proxy cannot bloat memory.

@@ -62,15 +62,15 @@ enum PipelineBuilder {
         var fragmentSource: ObjectHandle?
         let counter = StreamCounter()
 
+        // No queue right after decodebin: its multiqueue already gives each stream a thread, and
+        // one more hand-off of raw frames cost CPU (cache) and 14 MB on the 720p trailer.
         if let video = plan.video, input.hasVideo, !plan.audioOnly {
-            // One raw frame per queue: each queue starts a thread, so decoding, scaling and encoding
-            // run side by side, while holding more frames would only cost memory.
-            let q = try add(queue(1), name: "vqueue")
+            var head: UnsafeMutablePointer<GstElement>
             var tail: UnsafeMutablePointer<GstElement>
             switch video {
             case let .encode(encoder, maxWidth, maxHeight):
                 let (w, h) = EncodingPlan.fit(width: input.width ?? 0, height: input.height ?? 0, maxWidth: maxWidth, maxHeight: maxHeight)
-                var steps = [q]
+                var steps: [UnsafeMutablePointer<GstElement>] = []
                 if let fps = input.frameRate, fps > Double(limits.maxFrameRate) {   // drop frames before paying to scale them
                     steps.append(try add(ElementSpec("videorate", [("max-rate", String(limits.maxFrameRate))])))
                 }
@@ -83,10 +83,12 @@ enum PipelineBuilder {
                 }
                 steps.append(try add(ElementSpec("capsfilter", [("caps", "video/x-raw,width=\(w),height=\(h)")])))
                 // Without this queue the scaler runs in the thread that feeds x264: a serial stage at 1080p.
-                steps.append(try add(queue(1), name: "encqueue"))
+                // When the size stays, the converter is a passthrough and the queue only costs memory.
+                if (w, h) != (input.width ?? 0, input.height ?? 0) { steps.append(try add(queue(1), name: "encqueue")) }
                 let enc = try add(encoder, name: "vencoder")
                 steps.append(enc)
                 try chain(steps)
+                head = steps[0]
                 tail = enc
             case let .fragment(text):
                 let parsed = try FragmentValidator.parse(text, limits: limits)
@@ -99,7 +101,7 @@ enum PipelineBuilder {
                 gst_element_add_pad(parsed.handle.element, ghostSrc)
                 fragmentSource = ObjectHandle(retaining: UnsafeMutableRawPointer(ghostSrc))
                 gst_bin_add(pipeline.bin, parsed.handle.element)   // the pipeline takes its own reference
-                try chain([q, parsed.handle.element])
+                head = parsed.handle.element
                 tail = parsed.handle.element
             }
             if let type = plan.videoMediaType, let parser = EncodingPlan.parser(for: type) {
@@ -108,17 +110,14 @@ enum PipelineBuilder {
                 tail = p
             }
             try chain([tail, mux])
-            videoEntry = ObjectHandle(owning: UnsafeMutableRawPointer(gst_element_get_static_pad(q, "sink")!))
-            if let qsrc = gst_element_get_static_pad(q, "src") {
-                counter.attach(to: qsrc)
-                gst_object_unref(UnsafeMutableRawPointer(qsrc))
-            }
+            let entry = ObjectHandle(owning: UnsafeMutableRawPointer(gst_element_get_static_pad(head, "sink")!))
+            counter.attach(to: entry.pad)
+            videoEntry = entry
         }
         if let encoder = plan.audio, input.hasAudio {
-            let q = try add(queue(8), name: "aqueue")
-            let convert = try add(ElementSpec("audioconvert"))
+            let convert = try add(ElementSpec("audioconvert"), name: "aconvert")
             let resample = try add(ElementSpec("audioresample"))
-            var steps = [q, convert, resample]
+            var steps = [convert, resample]
             if let caps = plan.audioCaps { steps.append(try add(ElementSpec("capsfilter", [("caps", caps)]))) }
             let enc = try add(encoder, name: "aencoder")
             steps.append(enc)
@@ -127,11 +126,9 @@ enum PipelineBuilder {
             }
             steps.append(mux)
             try chain(steps)
-            audioEntry = ObjectHandle(owning: UnsafeMutableRawPointer(gst_element_get_static_pad(q, "sink")!))
-            if videoEntry == nil, let qsrc = gst_element_get_static_pad(q, "src") {
-                counter.attach(to: qsrc)
-                gst_object_unref(UnsafeMutableRawPointer(qsrc))
-            }
+            let entry = ObjectHandle(owning: UnsafeMutableRawPointer(gst_element_get_static_pad(convert, "sink")!))
+            if videoEntry == nil { counter.attach(to: entry.pad) }
+            audioEntry = entry
         }
         guard videoEntry != nil || audioEntry != nil else {
             throw TranscodeError(.inputUnsupported, "The input has no stream this job can use.")
