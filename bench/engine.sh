@@ -59,7 +59,7 @@ for input in "$TRAILER" "$SYNTH"; do
       frames="$(ffprobe -v error -select_streams v:0 -count_packets -show_entries stream=nb_read_packets -of csv=p=0 "$out")"
       echo -e "$label\t$tool\t$round\t$(cat "$WORK/time" | tail -1 | tr ' ' '\t')\t$frames" >>"$RESULTS"
       # x264 writes its settings into the stream (SEI); identical strings mean identical encoding work.
-      strings "$out" | grep -m1 -o 'x264 - core.*' | sed 's/.*options: //' | tr ' ' '\n' >"$WORK/$label-$tool.x264"
+      { grep -a -m1 -o 'x264 - core[[:print:]]*' "$out" || true; } | sed 's/.*options: //' | tr ' ' '\n' >"$WORK/$label-$tool.x264"
       echo "  $label round $round $tool: $(tail -1 "$WORK/time") frames=$frames" >&2
     done
   done

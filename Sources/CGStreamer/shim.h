@@ -4,6 +4,10 @@
 // import (cast macros, type checks, variadic calls, callback registration).
 #include <gst/gst.h>
 #include <gst/pbutils/pbutils.h>
+#include <malloc.h>
+
+/// Hands freed heap pages back to the system (glibc keeps them per thread arena otherwise).
+static inline void cgst_trim_heap(void) { malloc_trim(0); }
 
 static inline guint64 cgst_second(void) { return GST_SECOND; }
 static inline guint64 cgst_clock_time_none(void) { return GST_CLOCK_TIME_NONE; }

@@ -45,6 +45,21 @@ import Testing
         #expect(reports.last?.percent == 100)
     }
 
+    /// x264 writes its settings into the stream; a CRF preset must encode as x264 and ffmpeg mean
+    /// CRF, without x264enc's default 2 Mbit/s VBV cap.
+    @Test func crfPresetIsPlainCRF() async throws {
+        let (_, out, _) = try await transcode(try Fixtures.media("bikes.mp4"), "crf.mp4",
+                                              .preset("h264-480p", overrides: .init(crf: 30, speed: "ultrafast")))
+        let bytes = try Data(contentsOf: out)
+        let marker = Data("x264 - core".utf8)
+        let start = try #require(bytes.range(of: marker)?.lowerBound, "x264 settings in the stream")
+        let settings = String(decoding: bytes[start..<min(bytes.endIndex, start + 2000)].prefix { $0 != 0 }, as: UTF8.self)
+        #expect(settings.contains(" rc=crf "))
+        #expect(settings.contains(" crf=30.0 "))
+        #expect(settings.contains(" keyint=250 "))
+        #expect(!settings.contains("vbv_maxrate"), "\(settings)")
+    }
+
     @Test func seedFragmentOnVideoWithoutAudio() async throws {
         let (result, _, reports) = try await transcode(try Fixtures.media("bikes.mp4"), "output_file", .fragment("videoconvert ! x264enc"))
         #expect(result.output.container == "video/quicktime")
