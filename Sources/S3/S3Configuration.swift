@@ -18,6 +18,9 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
     public var maxRetryDelay: Duration
     /// Objects up to this size go in one PUT / GET.
     public var multipartThreshold: Int
+    /// Over plain HTTP, upload bodies go from the file to the socket by `sendfile(2)`. Turn off
+    /// for files on a filesystem without it; bodies then go in chunks, as they always do over TLS.
+    public var sendfileUploads = true
 
     public static let minimumPartSize = 5 * 1024 * 1024
 

@@ -1,7 +1,7 @@
 // Times one upload or download with the S3 library; bench/s3.sh runs it against boto3.
 //   s3-bench upload FILE KEY | download KEY FILE
 // Configuration from the usual AWS_* / S3_BUCKET_NAME variables, plus S3_PART_SIZE and
-// S3_CONCURRENCY. Prints "seconds=<s> bytes=<n>".
+// S3_CONCURRENCY (and S3_SENDFILE=0 for the chunked upload path). Prints "seconds=<s> bytes=<n>".
 import Foundation
 import S3
 
@@ -17,6 +17,7 @@ if let p = env["S3_PART_SIZE"].flatMap(Int.init) {
     config.multipartThreshold = p
 }
 if let c = env["S3_CONCURRENCY"].flatMap(Int.init) { config.concurrency = c }
+if env["S3_SENDFILE"] == "0" { config.sendfileUploads = false }   // the chunked (TLS) body path
 let client = S3Client(configuration: config)
 let start = ContinuousClock.now
 var bytes: Int64 = 0

@@ -9,8 +9,8 @@ import NIOHTTP1
 /// The async API's body stream checks for backpressure before the event loop has taken its
 /// previous writes, so a fast disk can queue most of a 16 MiB part in memory (seen: 20–37 MB
 /// spikes). The delegate API's writer decides on the event loop: over plain HTTP the slice goes
-/// as one `sendfile(2)` region (no copy through user space at all), over TLS in chunks that wait
-/// whenever the socket is full.
+/// as one `sendfile(2)` region (no copy through user space at all), over TLS (or with
+/// ``S3Configuration/sendfileUploads`` off) in chunks that wait whenever the socket is full.
 extension S3Client {
     func executeFileBody(_ http: HTTPClientRequest, path: String, offset: Int64, length: Int64,
                          timeout: TimeAmount) async throws -> HTTPClientResponse {
@@ -21,7 +21,7 @@ extension S3Client {
         // NIO needs a handle of its own; it stays open until the request has finished with it.
         var region: NIOFileHandle?
         defer { try? region?.close() }
-        if endpoint.scheme == "http" {
+        if endpoint.scheme == "http" && configuration.sendfileUploads {
             let fd = dup(file.fd)
             file.close()
             guard fd >= 0 else { throw S3FileDescriptor.posixError("dup", path: path) }

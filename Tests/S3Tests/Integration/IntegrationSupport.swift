@@ -24,10 +24,12 @@ enum TestServer {
     }
 
     /// Runs `body` with a client on a fresh bucket, then empties and deletes the bucket.
-    static func withBucket(partSize: Int = 5 * 1024 * 1024, concurrency: Int = 4,
+    static func withBucket(partSize: Int = 5 * 1024 * 1024, concurrency: Int = 4, sendfile: Bool = true,
                            _ body: (S3Client, String) async throws -> Void) async throws {
         let bucket = uniqueBucket()
-        let client = S3Client(configuration: configuration(bucket: bucket, partSize: partSize, concurrency: concurrency, maxAttempts: 2))
+        var config = configuration(bucket: bucket, partSize: partSize, concurrency: concurrency, maxAttempts: 2)
+        config.sendfileUploads = sendfile
+        let client = S3Client(configuration: config)
         do {
             try await client.createBucket()
         } catch {

@@ -39,6 +39,21 @@ import Testing
         }
     }
 
+    /// The chunked body path (what TLS endpoints use), here over plain HTTP with sendfile off.
+    @Test func chunkedUploadBodiesArriveIntact() async throws {
+        try await TestServer.withBucket(partSize: 5 * 1024 * 1024, concurrency: 2, sendfile: false) { client, _ in
+            let dir = try TempDir()
+            for (name, size) in [("multi", 11 * 1024 * 1024 + 3), ("single", 700_001)] {
+                let source = try await dir.randomFile(name, size: size)
+                try await client.upload(file: source, to: "chunked/\(name)")
+                #expect(try await client.head("chunked/\(name)").size == Int64(size))
+                let target = dir.path("\(name).out")
+                #expect(try await client.download("chunked/\(name)", to: target) == Int64(size))
+                #expect(try await sha256(target) == (try await sha256(source)))
+            }
+        }
+    }
+
     @Test func largeObjectMultipartAndParallelRanges() async throws {
         try await TestServer.withBucket(partSize: 16 * 1024 * 1024, concurrency: 4) { client, _ in
             let dir = try TempDir()
