@@ -5,9 +5,13 @@
 #include <gst/gst.h>
 #include <gst/pbutils/pbutils.h>
 #include <malloc.h>
+#include <sys/prctl.h>
 
 /// Hands freed heap pages back to the system (glibc keeps them per thread arena otherwise).
 static inline void cgst_trim_heap(void) { malloc_trim(0); }
+
+/// Names the calling thread for top and gdb (prctl is variadic).
+static inline void cgst_name_thread(const char *name) { prctl(PR_SET_NAME, name, 0, 0, 0); }
 
 static inline guint64 cgst_second(void) { return GST_SECOND; }
 static inline guint64 cgst_clock_time_none(void) { return GST_CLOCK_TIME_NONE; }

@@ -1,16 +1,35 @@
 // Tiny driver for bench/engine.sh: one transcode through the Transcoding library.
-// usage: engine-bench INPUT --probe
+// usage: engine-bench INPUT --probe | --inspect   (GstDiscoverer probe | the parse-only output check)
 //        engine-bench INPUT OUTPUT (--preset NAME [--width N] [--height N] [--bitrate K] [--crf N] [--speed S] | --fragment TEXT) [--quiet] [--repeat N] [--rss]
 // --repeat N runs N jobs in this process (leak checks); --rss prints "rss ITERATION KB" (VmRSS) after each job.
 // With GST_TRACERS=leaks in the environment, GStreamer is deinitialized at the end so the tracer reports.
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import Transcoding
 
-var args = Array(CommandLine.arguments.dropFirst())
-guard args.count >= 3 else {
-    FileHandle.standardError.write(Data("usage: engine-bench INPUT OUTPUT --preset NAME|--fragment TEXT [overrides]\n".utf8))
+func fail(_ text: String) -> Never {
+    let line = text + "\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
     exit(2)
 }
+/// Fixed-point text without Foundation's String(format:).
+func fixed(_ value: Double, _ digits: Int) -> String {
+    let scale = (0..<digits).reduce(1.0) { r, _ in r * 10 }
+    let n = Int((abs(value) * scale).rounded())
+    let whole = n / Int(scale), frac = n % Int(scale)
+    let f = String(frac)
+    let fracText = digits == 0 ? "" : "." + String(repeating: "0", count: digits - f.count) + f
+    return (value < 0 && n != 0 ? "-" : "") + String(whole) + fracText
+}
+
+var args = Array(CommandLine.arguments.dropFirst())
+guard args.count >= 2 else { fail("usage: engine-bench INPUT OUTPUT --preset NAME|--fragment TEXT [overrides] | engine-bench INPUT --probe") }
 let input = args.removeFirst(), output = args.removeFirst()
 var overrides = PresetOverrides()
 var preset: String?
@@ -32,14 +51,14 @@ while !args.isEmpty {
     case "--quiet": quiet = true
     case "--repeat": repeatCount = Int(value()) ?? 1   // leak checks: many jobs in one process
     case "--rss": printRSS = true
-    default: FileHandle.standardError.write(Data("unknown flag \(flag)\n".utf8)); exit(2)
+    default: fail("unknown flag \(flag)")
     }
 }
 let isQuiet = quiet
 let options: TranscodeOptions = fragment.map { .fragment($0) } ?? .preset(preset ?? "h264-720p", overrides: overrides)
 let engine = TranscodingEngine()
-if output == "--probe" {
-    do { print(try await engine.probe(input)) } catch { print("error \(error)"); exit(1) }
+if output == "--probe" || output == "--inspect" {
+    do { print(output == "--probe" ? try await engine.probe(input) : try await engine.inspectOutput(input)) } catch { print("error \(error)"); exit(1) }
     exit(0)
 }
 /// Resident set size of this process in KB, from /proc (Linux).
@@ -56,7 +75,7 @@ do {
     }
     let result = try await engine.transcode(input: input, output: output, options: options) { p in
         if !isQuiet {
-            print(String(format: "progress %5.1f%% pos %.1fs fps %.1f eta %.0fs", p.percent, p.position, p.fps ?? 0, p.etaSeconds ?? 0))
+            print("progress \(fixed(p.percent, 1))% pos \(fixed(p.position, 1))s fps \(fixed(p.fps ?? 0, 1)) eta \(fixed(p.etaSeconds ?? 0, 0))s")
         }
     }
     if printRSS { print("rss \(count) \(residentKB())") }

@@ -104,6 +104,31 @@ import Testing
         #expect(result.frames == nil)
     }
 
+    /// The output check reads files without decoders; on every container we write it must see what GstDiscoverer sees.
+    @Test(arguments: [("o.mp4", "h264-480p"), ("o.webm", "vp9-720p"), ("o.mkv", "hevc-720p"), ("o.opus", "opus-audio"),
+                      ("o.ts", "videoconvert ! x264enc speed-preset=ultrafast")])
+    func outputCheckAgreesWithDiscoverer(_ c: (String, String)) async throws {
+        let options: TranscodeOptions = c.1.contains(" ") ? .fragment(c.1) : .preset(c.1, overrides: PresetOverrides())
+        let (_, out, _) = try await transcode(try Fixtures.clip("clip.mp4"), c.0, options)
+        let probed = try await engine.probe(out.path)
+        let inspected = try await engine.inspectOutput(out.path)
+        #expect(!inspected.container.isEmpty)
+        #expect(inspected.container == probed.container)
+        #expect(inspected.streams.map(\.mediaType).sorted() == probed.streams.map(\.mediaType).sorted())
+        #expect(abs(inspected.duration - probed.duration) < 0.2, "\(inspected.duration) vs \(probed.duration)")
+        #expect(inspected.width == probed.width && inspected.height == probed.height)
+        #expect(inspected.audio?.channels == probed.audio?.channels)
+    }
+
+    @Test func outputCheckRefusesDamagedFiles() async throws {
+        let engine = TranscodingEngine(limits: EngineLimits(probeTimeout: .seconds(3)))
+        for (name, _) in try Self.damaged() where name != "missing.mp4" {
+            await #expect(throws: TranscodeError.self, "\(name)") {
+                _ = try await engine.inspectOutput(Fixtures.generated.appendingPathComponent(name).path)
+            }
+        }
+    }
+
     static func damaged() throws -> [(String, TranscodeError.Code)] {
         let dir = Fixtures.generated
         let bbb = try Data(contentsOf: URL(fileURLWithPath: try Fixtures.media("bigbuckbunny.mp4")))

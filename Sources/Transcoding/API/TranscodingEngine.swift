@@ -1,5 +1,9 @@
 import CGStreamer
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 
 /// Transcodes local files with GStreamer: presets or validated fragments, progress,
@@ -31,6 +35,13 @@ public final class TranscodingEngine: Sendable {
         let timeout = limits.probeTimeout
         let logger = logger
         return try await OSThread.run { () throws(TranscodeError) in try Prober.probe(path: file, timeout: timeout, logger: logger) }
+    }
+
+    /// What the output check reads back from a finished file (parse-only, no decoders).
+    package func inspectOutput(_ file: String) async throws(TranscodeError) -> MediaInfo {
+        let timeout = limits.probeTimeout
+        let logger = logger
+        return try await OSThread.run { () throws(TranscodeError) in try OutputInspector.inspect(path: file, timeout: timeout, logger: logger) }
     }
 
     /// Transcodes `input` into `output`. The output appears only on success (written under a
@@ -71,12 +82,10 @@ public final class TranscodingEngine: Sendable {
         let outcome = try result.get()
         if Task.isCancelled { throw TranscodeError(.cancelled, "The job was cancelled.") }
 
-        let outputInfo: MediaInfo
-        do {
-            outputInfo = try await probe(temp)
-        } catch {
-            log.error("output probe failed", metadata: ["error": "\(error)"])
-            throw TranscodeError(.encoderFailure, "The encoder produced an unreadable file.")
+        // Parse-only read-back: GstDiscoverer would plug decoders again, about 0.1 s per job.
+        let probeTimeout = limits.probeTimeout
+        let outputInfo = try await OSThread.run { () throws(TranscodeError) in
+            try OutputInspector.inspect(path: temp, timeout: probeTimeout, logger: jobLogger)
         }
         try Self.verify(outputInfo, input: inputInfo, plan: plan, inputWarnings: outcome.inputWarnings)
         if rename(temp, output) != 0 {

@@ -1,5 +1,9 @@
 import CGStreamer
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Process-wide GStreamer setup and small C helpers shared by the engine.
 enum GStreamer {

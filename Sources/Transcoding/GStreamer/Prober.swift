@@ -1,17 +1,23 @@
 import CGStreamer
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Reads a file's streams with GstDiscoverer. Blocking: call from a dedicated thread.
 enum Prober {
     static func probe(path: String, timeout: Duration, logger: Logger) throws(TranscodeError) -> MediaInfo {
         GStreamer.ensureInitialized()
-        guard FileManager.default.isReadableFile(atPath: path),
-              let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-              (attributes[.type] as? FileAttributeType) == .typeRegular else {
+        var st = stat()
+        guard access(path, R_OK) == 0, stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
             throw TranscodeError(.inputUnreadable, "The input file does not exist or cannot be read.")
         }
-        if (attributes[.size] as? NSNumber)?.intValue == 0 {
+        if st.st_size == 0 {
             throw TranscodeError(.inputCorrupt, "The input file is empty.")
         }
         var error: UnsafeMutablePointer<GError>?

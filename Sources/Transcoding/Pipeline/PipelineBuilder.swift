@@ -1,5 +1,9 @@
 import CGStreamer
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A pipeline ready to run, plus the hooks the job loop reads.
 final class BuiltPipeline: @unchecked Sendable {

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// One element to create, with properties set through `gst_util_set_object_arg` (strings).
 struct ElementSpec: Sendable, Equatable {

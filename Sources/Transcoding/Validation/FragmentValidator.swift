@@ -1,5 +1,9 @@
 import CGStreamer
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Parses an untrusted fragment into a bin and checks it without ever changing its state,
 /// so nothing it names is opened.
@@ -15,7 +19,7 @@ enum FragmentValidator {
 
     static func parse(_ text: String, limits: EngineLimits) throws(TranscodeError) -> Parsed {
         GStreamer.ensureInitialized()
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = String(text.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
         guard !trimmed.isEmpty else { throw TranscodeError(.optionsInvalid, "The pipeline fragment is empty.") }
         guard trimmed.count <= limits.maxFragmentLength else {
             throw TranscodeError(.optionsInvalid, "The pipeline fragment is longer than \(limits.maxFragmentLength) characters.")
@@ -85,7 +89,7 @@ enum FragmentValidator {
     }
 
     private static func parseError(message: String, code: Int32, text: String) -> TranscodeError {
-        let outside = text.range(of: #"(^|[\s!])[A-Za-z_][\w-]*\.(\s|!|$)"#, options: .regularExpression) != nil
+        let outside = text.contains(#/(^|[\s!])[A-Za-z_][\w-]*\.(\s|!|$)/#)
         if outside || code == Int32(GST_PARSE_ERROR_LINK.rawValue) && message.contains("no element") {
             return TranscodeError(.optionsForbidden,
                 "The fragment refers to an element by name ('name.') that is not inside it; fragments may not reach outside themselves (\(message)).")
