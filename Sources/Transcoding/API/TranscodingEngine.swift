@@ -38,14 +38,14 @@ public final class TranscodingEngine: Sendable {
     }
 
     /// What the output check reads back from a finished file (parse-only, no decoders).
-    package func inspectOutput(_ file: String) async throws(TranscodeError) -> MediaInfo {
+    package func inspectOutput(_ file: String, logger: Logger? = nil) async throws(TranscodeError) -> MediaInfo {
         let timeout = limits.probeTimeout
-        let logger = logger
+        let logger = logger ?? self.logger
         return try await OSThread.run { () throws(TranscodeError) in try OutputInspector.inspect(path: file, timeout: timeout, logger: logger) }
     }
 
     /// Transcodes `input` into `output`. The output appears only on success (written under a
-    /// temporary name next to it, probed, then renamed); cancelling the calling task stops the
+    /// temporary name next to it, read back and checked, then renamed); cancelling the calling task stops the
     /// job within about 100 ms and throws `.cancelled`.
     public func transcode(input: String, output: String, options: TranscodeOptions,
                           progress: @escaping @Sendable (TranscodeProgress) -> Void) async throws(TranscodeError) -> TranscodeResult {
@@ -83,10 +83,7 @@ public final class TranscodingEngine: Sendable {
         if Task.isCancelled { throw TranscodeError(.cancelled, "The job was cancelled.") }
 
         // Parse-only read-back: GstDiscoverer would plug decoders again, about 0.1 s per job.
-        let probeTimeout = limits.probeTimeout
-        let outputInfo = try await OSThread.run { () throws(TranscodeError) in
-            try OutputInspector.inspect(path: temp, timeout: probeTimeout, logger: jobLogger)
-        }
+        let outputInfo = try await inspectOutput(temp, logger: jobLogger)
         try Self.verify(outputInfo, input: inputInfo, plan: plan, inputWarnings: outcome.inputWarnings)
         if rename(temp, output) != 0 {
             throw TranscodeError(.outputUnwritable, "The output file could not be put in place.")
