@@ -18,18 +18,11 @@ func fail(_ text: String) -> Never {
     _ = line.withCString { write(2, $0, strlen($0)) }
     exit(2)
 }
-/// Fixed-point text without Foundation's String(format:).
-func fixed(_ value: Double, _ digits: Int) -> String {
-    let scale = (0..<digits).reduce(1.0) { r, _ in r * 10 }
-    let n = Int((abs(value) * scale).rounded())
-    let whole = n / Int(scale), frac = n % Int(scale)
-    let f = String(frac)
-    let fracText = digits == 0 ? "" : "." + String(repeating: "0", count: digits - f.count) + f
-    return (value < 0 && n != 0 ? "-" : "") + String(whole) + fracText
-}
+/// One decimal, for the progress line (String(format:) is Foundation's, not FoundationEssentials').
+func tenths(_ value: Double) -> Double { (value * 10).rounded() / 10 }
 
 var args = Array(CommandLine.arguments.dropFirst())
-guard args.count >= 2 else { fail("usage: engine-bench INPUT OUTPUT --preset NAME|--fragment TEXT [overrides] | engine-bench INPUT --probe") }
+guard args.count >= 2 else { fail("usage: engine-bench INPUT OUTPUT --preset NAME|--fragment TEXT [overrides] | engine-bench INPUT --probe|--inspect") }
 let input = args.removeFirst(), output = args.removeFirst()
 var overrides = PresetOverrides()
 var preset: String?
@@ -75,7 +68,7 @@ do {
     }
     let result = try await engine.transcode(input: input, output: output, options: options) { p in
         if !isQuiet {
-            print("progress \(fixed(p.percent, 1))% pos \(fixed(p.position, 1))s fps \(fixed(p.fps ?? 0, 1)) eta \(fixed(p.etaSeconds ?? 0, 0))s")
+            print("progress \(tenths(p.percent))% pos \(tenths(p.position))s fps \(tenths(p.fps ?? 0)) eta \(Int(p.etaSeconds ?? 0))s")
         }
     }
     if printRSS { print("rss \(count) \(residentKB())") }
