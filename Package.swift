@@ -28,6 +28,9 @@ let package = Package(
             pkgConfig: "gstreamer-pbutils-1.0",
             providers: [.apt(["libgstreamer1.0-dev", "libgstreamer-plugins-base1.0-dev"])]
         ),
+        // libx264 for the presets' own H.264 element (Transcoding/GStreamer/X264Element.swift).
+        // No pkgConfig: x264.pc only adds -DX264_API_IMPORTS (Windows), which SwiftPM warns about.
+        .systemLibrary(name: "CX264", providers: [.apt(["libx264-dev"])]),
         .systemLibrary(
             name: "CRabbitMQ",
             pkgConfig: "librabbitmq",
@@ -37,7 +40,7 @@ let package = Package(
         // The three independent libraries; none knows the others.
         .target(
             name: "Transcoding",
-            dependencies: ["CGStreamer", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CGStreamer", "CX264", .product(name: "Logging", package: "swift-log")]
         ),
         // Driver for bench/engine.sh: one transcode through the library, nothing else.
         .executableTarget(name: "engine-bench", dependencies: ["Transcoding"]),

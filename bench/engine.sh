@@ -6,7 +6,7 @@
 # Inputs: the 55 s 720p trailer (.cache/media) and a generated 60 s 1080p30 clip (.cache/bench).
 # Prints wall time, frames per CPU-second (user+sys of the child) and peak RSS (medians), and ratios.
 #
-# usage: bench/engine.sh [ROUNDS]      env: ENGINE_BENCH=path/to/engine-bench (else built in release)
+# usage: bench/engine.sh [ROUNDS]      env: ENGINE_BENCH=path/to/engine-bench (else built as below)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 ROUNDS="${1:-3}"
@@ -16,9 +16,12 @@ mkdir -p "$CACHE"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
+# Built as deploy/Dockerfile builds the worker: release, Swift runtime linked statically
+# (its shared libraries cost about 4 MB of resident pages per process).
 if [[ -z "${ENGINE_BENCH:-}" ]]; then
-  (cd "$ROOT" && swift build -c release --product engine-bench >&2)
-  ENGINE_BENCH="$(cd "$ROOT" && swift build -c release --show-bin-path)/engine-bench"
+  BUILD=(swift build -c release --product engine-bench --static-swift-stdlib --scratch-path "$ROOT/.build-static")
+  (cd "$ROOT" && "${BUILD[@]}" >&2)
+  ENGINE_BENCH="$(cd "$ROOT" && "${BUILD[@]}" --show-bin-path)/engine-bench"
 fi
 for tool in gst-launch-1.0 ffmpeg ffprobe /usr/bin/time python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }

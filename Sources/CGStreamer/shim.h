@@ -4,6 +4,7 @@
 // import (cast macros, type checks, variadic calls, callback registration).
 #include <gst/gst.h>
 #include <gst/pbutils/pbutils.h>
+#include <gst/video/video.h>
 #include <malloc.h>
 #include <sys/prctl.h>
 
@@ -117,5 +118,17 @@ static inline gint cgst_fraction_num(const GValue *v) { return gst_value_get_fra
 static inline gint cgst_fraction_den(const GValue *v) { return gst_value_get_fraction_denominator(v); }
 
 static inline GstPadProbeType cgst_probe_buffer(void) { return GST_PAD_PROBE_TYPE_BUFFER; }
+
+// For elements of our own (GstVideoEncoder subclasses).
+static inline GType cgst_type_uint(void) { return G_TYPE_UINT; }
+static inline GParamFlags cgst_param_readwrite(void) { return G_PARAM_READWRITE; }
+static inline void cgst_post_encode_error(gpointer element, const gchar *text, const gchar *debug) {
+    gst_element_message_full(GST_ELEMENT(element), GST_MESSAGE_ERROR, GST_STREAM_ERROR, GST_STREAM_ERROR_ENCODE,
+                             g_strdup(text), g_strdup(debug), __FILE__, GST_FUNCTION, __LINE__);
+}
+static inline gboolean cgst_frame_is_force_keyframe(GstVideoCodecFrame *f) { return GST_VIDEO_CODEC_FRAME_IS_FORCE_KEYFRAME(f); }
+static inline void cgst_frame_set_sync_point(GstVideoCodecFrame *f) { GST_VIDEO_CODEC_FRAME_SET_SYNC_POINT(f); }
+static inline guint8 *cgst_video_frame_plane(GstVideoFrame *f, guint i) { return GST_VIDEO_FRAME_PLANE_DATA(f, i); }
+static inline gint cgst_video_frame_stride(GstVideoFrame *f, guint i) { return GST_VIDEO_FRAME_PLANE_STRIDE(f, i); }
 
 #endif

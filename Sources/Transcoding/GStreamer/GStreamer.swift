@@ -11,6 +11,7 @@ enum GStreamer {
     /// thread-safely); GStreamer is never deinitialized, so no object outlives it.
     private static let initialized: Bool = {
         gst_init(nil, nil)
+        _ = X264Element.registered
         return true
     }()
 

@@ -78,18 +78,14 @@ struct EncodingPlan: Sendable {
         let t = String(threads)
         switch v.codec {
         case .h264:
-            // x264's own threading (1.5 x cores, threaded lookahead), as gst-launch and ffmpeg run it:
-            // threads = cores with sync-lookahead 0 saved about 25 MB but cost 15-20 % wall time on
-            // the 720p trailer on an idle 2-core machine (13.5 s vs 15.8 s; gst-launch 13.8 s).
-            var p = [("speed-preset", speed)]
-            if let bitrate { p += [("pass", "cbr"), ("bitrate", String(bitrate))] }
-            else {
-                // Plain CRF, as x264 and ffmpeg mean it: x264enc's pass=qual otherwise caps the rate
-                // with a 2 Mbit/s VBV (its `bitrate` default), which limits quality and cost ~5 % CPU.
-                // Keyframes every 250 frames (x264's default) rather than x264enc's 10 s.
-                p += [("pass", "qual"), ("quantizer", String(crf ?? 23)), ("vbv-buf-capacity", "0"), ("key-int-max", "250")]
-            }
-            return ElementSpec("x264enc", p)
+            // Our libx264 element (X264Element): x264enc's settings and encoding, with each input
+            // frame released once x264 has copied it. x264's own threading (1.5 x cores, threaded
+            // lookahead), as gst-launch and ffmpeg run it: threads = cores with sync-lookahead 0
+            // saved about 25 MB but cost 15-20 % wall time on the 720p trailer on an idle 2-core machine.
+            var p = [("speed-preset", speed), ("key-int-max", "250")]
+            // Plain CRF as x264 and ffmpeg mean it (no VBV cap), or ABR with x264enc's 600 ms VBV.
+            if let bitrate { p.append(("bitrate", String(bitrate))) } else { p.append(("crf", String(crf ?? 23))) }
+            return ElementSpec(X264Element.factoryName, p)
         case .hevc:
             var p = [("speed-preset", speed), ("log-level", "error")]
             if let bitrate { p.append(("bitrate", String(bitrate))) }

@@ -1,0 +1,305 @@
+import CGStreamer
+import CX264
+
+/// The presets' H.264 encoder: a GstVideoEncoder on libx264, registered in this process as
+/// `transcoderx264enc`. It exists for memory. x264enc keeps every input frame mapped until
+/// x264 hands back that frame encoded, although x264 copies each picture on entry: with
+/// lookahead, B-frames and frame threads that is 15-20 decoded frames held twice (on the 720p
+/// trailer x264enc's peak RSS grew 6 MB per lookahead frame, ffmpeg's 3.2 MB). This element
+/// releases the input as soon as x264 has taken it. Settings mirror x264enc's (preset, CRF or
+/// ABR with a 600 ms VBV, keyframe interval), so outputs are encoded the same way.
+/// Not on the fragment allowlist: a job's fragment names x264enc.
+enum X264Element {
+    static let factoryName = "transcoderx264enc"
+
+    /// Registers the element once per process (after gst_init); false if GStreamer refused it.
+    static let registered: Bool = {
+        var info = GTypeInfo()
+        info.class_size = guint16(MemoryLayout<GstVideoEncoderClass>.stride)
+        info.class_init = { klass, _ in if let klass { X264Element.classInit(klass) } }
+        info.instance_size = guint16(MemoryLayout<GstVideoEncoder>.stride)
+        info.instance_init = { instance, _ in
+            guard let instance else { return }
+            let state = Unmanaged.passRetained(X264State()).toOpaque()
+            g_object_set_qdata_full(UnsafeMutableRawPointer(instance).assumingMemoryBound(to: GObject.self), X264Element.quark, state) {
+                if let p = $0 { Unmanaged<X264State>.fromOpaque(p).release() }
+            }
+        }
+        let type = g_type_register_static(gst_video_encoder_get_type(), "TranscoderX264Enc", &info, GTypeFlags(0))
+        return gst_element_register(nil, factoryName, guint(GST_RANK_NONE.rawValue), type) != 0
+    }()
+
+    private static let quark = g_quark_from_string("transcoder-x264-state")
+    nonisolated(unsafe) private static var parentClass: UnsafeMutablePointer<GstVideoEncoderClass>?
+
+    private enum Property: guint, CaseIterable {
+        case speedPreset = 1, crf, bitrate, keyIntMax, threads
+    }
+
+    private static func state(_ object: UnsafeMutableRawPointer?) -> X264State? {
+        guard let object, let p = g_object_get_qdata(object.assumingMemoryBound(to: GObject.self), quark) else { return nil }
+        return Unmanaged<X264State>.fromOpaque(p).takeUnretainedValue()
+    }
+
+    private static func classInit(_ klass: UnsafeMutableRawPointer) {
+        parentClass = g_type_class_peek_parent(klass)?.assumingMemoryBound(to: GstVideoEncoderClass.self)
+
+        let objectClass = klass.assumingMemoryBound(to: GObjectClass.self)
+        objectClass.pointee.set_property = { object, id, value, _ in
+            guard let s = X264Element.state(object), let value, let property = Property(rawValue: id) else { return }
+            switch property {
+            case .speedPreset: s.speedPreset = GStreamer.string(g_value_get_string(value))
+            case .crf: s.crf = g_value_get_uint(value)
+            case .bitrate: s.bitrateKbps = g_value_get_uint(value)
+            case .keyIntMax: s.keyIntMax = g_value_get_uint(value)
+            case .threads: s.threads = g_value_get_uint(value)
+            }
+        }
+        objectClass.pointee.get_property = { object, id, value, _ in
+            guard let s = X264Element.state(object), let value, let property = Property(rawValue: id) else { return }
+            switch property {
+            case .speedPreset: g_value_set_string(value, s.speedPreset)
+            case .crf: g_value_set_uint(value, s.crf)
+            case .bitrate: g_value_set_uint(value, s.bitrateKbps)
+            case .keyIntMax: g_value_set_uint(value, s.keyIntMax)
+            case .threads: g_value_set_uint(value, s.threads)
+            }
+        }
+        let rw = cgst_param_readwrite()
+        func uint(_ name: String, _ blurb: String, _ max: guint, _ def: guint) -> UnsafeMutablePointer<GParamSpec>? {
+            g_param_spec_uint(name, name, blurb, 0, max, def, rw)
+        }
+        let specs: [(Property, UnsafeMutablePointer<GParamSpec>?)] = [
+            (.speedPreset, g_param_spec_string("speed-preset", "speed-preset", "x264 preset name (ultrafast ... placebo)", "medium", rw)),
+            (.crf, uint("crf", "Constant rate factor, when bitrate is 0", 51, 23)),
+            (.bitrate, uint("bitrate", "Average bitrate in kbit/s with a 600 ms VBV (0: CRF)", 2_000_000, 0)),
+            (.keyIntMax, uint("key-int-max", "Maximal distance between keyframes", 10_000, 250)),
+            (.threads, uint("threads", "x264 threads (0: x264's choice)", 128, 0)),
+        ]
+        for (id, spec) in specs { g_object_class_install_property(objectClass, id.rawValue, spec) }
+
+        let elementClass = klass.assumingMemoryBound(to: GstElementClass.self)
+        gst_element_class_set_metadata(elementClass, "H.264 encoder (libx264)", "Codec/Encoder/Video",
+                                       "H.264 on libx264, releasing each input frame once x264 has copied it", "transcoder")
+        for (name, direction, caps) in [
+            ("sink", GST_PAD_SINK, "video/x-raw, format=(string){ I420, NV12 }, width=(int)[16, 16384], height=(int)[16, 16384], framerate=(fraction)[0/1, 2147483647/1]"),
+            ("src", GST_PAD_SRC, "video/x-h264, stream-format=(string)byte-stream, alignment=(string)au"),
+        ] {
+            guard let c = gst_caps_from_string(caps) else { continue }
+            gst_element_class_add_pad_template(elementClass, gst_pad_template_new(name, direction, GST_PAD_ALWAYS, c))
+            GStreamer.unrefCaps(c)
+        }
+
+        let encoderClass = klass.assumingMemoryBound(to: GstVideoEncoderClass.self)
+        encoderClass.pointee.set_format = { enc, input in
+            guard let enc, let input, let s = X264Element.state(enc) else { return 0 }
+            return X264Element.configure(enc, s, input) ? 1 : 0
+        }
+        encoderClass.pointee.handle_frame = { enc, frame in
+            guard let enc, let frame else { return GST_FLOW_ERROR }
+            guard let s = X264Element.state(enc), s.encoder != nil else {
+                gst_video_codec_frame_unref(frame)
+                return GST_FLOW_NOT_NEGOTIATED
+            }
+            return X264Element.encode(enc, s, frame)
+        }
+        encoderClass.pointee.finish = { enc in
+            guard let enc, let s = X264Element.state(enc) else { return GST_FLOW_ERROR }
+            return X264Element.drain(enc, s)
+        }
+        encoderClass.pointee.flush = { enc in
+            // Frames held by x264 are dropped with it; the base class forgets its own.
+            guard let s = X264Element.state(enc), s.encoder != nil else { return 1 }
+            s.close()
+            s.encoder = cx264_encoder_open(&s.param)
+            return s.encoder != nil ? 1 : 0
+        }
+        encoderClass.pointee.stop = { enc in
+            X264Element.state(enc)?.close()
+            return 1
+        }
+        encoderClass.pointee.propose_allocation = { enc, query in
+            // Strided frames (video meta) straight from the decoder, with no copy to a packed layout.
+            gst_query_add_allocation_meta(query, gst_video_meta_api_get_type(), nil)
+            return X264Element.parentClass?.pointee.propose_allocation?(enc, query) ?? 1
+        }
+        // The input buffer is gone by the time a frame is finished, so there are no metas to copy.
+        encoderClass.pointee.transform_meta = nil
+    }
+
+    /// Opens x264 for new input caps (draining the previous stream first) and sets the output caps.
+    private static func configure(_ enc: UnsafeMutablePointer<GstVideoEncoder>, _ s: X264State,
+                                  _ input: UnsafeMutablePointer<GstVideoCodecState>) -> Bool {
+        if s.encoder != nil {
+            _ = drain(enc, s)
+            s.close()
+        }
+        s.info = input.pointee.info
+        guard let param = s.parameters() else {
+            cgst_post_encode_error(enc, "The H.264 encoder settings are invalid.", "x264 preset '\(s.speedPreset)' unknown")
+            return false
+        }
+        s.param = param
+        guard let x = cx264_encoder_open(&s.param) else {
+            cgst_post_encode_error(enc, "The H.264 encoder could not start.", "x264_encoder_open failed for \(s.info.width)x\(s.info.height)")
+            return false
+        }
+        s.encoder = x
+        s.dtsOffset = 0
+        guard let caps = gst_caps_from_string("video/x-h264, stream-format=(string)byte-stream, alignment=(string)au"),
+              let output = gst_video_encoder_set_output_state(enc, caps, input) else { return false }
+        gst_video_codec_state_unref(output)
+        if s.info.fps_n > 0, s.info.fps_d > 0 {
+            let frames = guint64(max(0, x264_encoder_maximum_delayed_frames(x)))
+            let latency = gst_util_uint64_scale(frames, guint64(s.info.fps_d) * guint64(GStreamer.second), guint64(s.info.fps_n))
+            gst_video_encoder_set_latency(enc, latency, latency)
+        }
+        return true
+    }
+
+    /// Hands one frame to x264, then lets go of its input buffer: x264 has its own copy now.
+    private static func encode(_ enc: UnsafeMutablePointer<GstVideoEncoder>, _ s: X264State,
+                               _ frame: UnsafeMutablePointer<GstVideoCodecFrame>) -> GstFlowReturn {
+        defer { gst_video_codec_frame_unref(frame) }
+        var vframe = GstVideoFrame()
+        guard gst_video_frame_map(&vframe, &s.info, frame.pointee.input_buffer, GST_MAP_READ) != 0 else {
+            cgst_post_encode_error(enc, "The H.264 encoder could not read a frame.", "gst_video_frame_map failed")
+            return GST_FLOW_ERROR
+        }
+        var pic = x264_picture_t()
+        x264_picture_init(&pic)
+        let nv12 = s.info.finfo.pointee.format == GST_VIDEO_FORMAT_NV12
+        pic.img.i_csp = nv12 ? X264_CSP_NV12 : X264_CSP_I420
+        pic.img.i_plane = nv12 ? 2 : 3
+        withUnsafeMutableBytes(of: &pic.img.plane) { planes in
+            withUnsafeMutableBytes(of: &pic.img.i_stride) { strides in
+                for i in 0..<Int(pic.img.i_plane) {
+                    planes.storeBytes(of: cgst_video_frame_plane(&vframe, guint(i)), toByteOffset: i * MemoryLayout<UnsafeMutablePointer<UInt8>?>.stride,
+                                      as: UnsafeMutablePointer<UInt8>?.self)
+                    strides.storeBytes(of: cgst_video_frame_stride(&vframe, guint(i)), toByteOffset: i * MemoryLayout<Int32>.stride, as: Int32.self)
+                }
+            }
+        }
+        pic.i_type = cgst_frame_is_force_keyframe(frame) != 0 ? X264_TYPE_IDR : X264_TYPE_AUTO
+        pic.i_pts = Int64(bitPattern: UInt64(frame.pointee.pts))
+        pic.opaque = UnsafeMutableRawPointer(bitPattern: UInt(frame.pointee.system_frame_number))
+        let result = s.encodeStep(&pic)
+        gst_video_frame_unmap(&vframe)
+        gst_buffer_replace(&frame.pointee.input_buffer, nil)
+        return finish(enc, s, result)
+    }
+
+    /// Sends what x264 still holds, at end of stream or before new caps.
+    private static func drain(_ enc: UnsafeMutablePointer<GstVideoEncoder>, _ s: X264State) -> GstFlowReturn {
+        while let x = s.encoder, x264_encoder_delayed_frames(x) > 0 {
+            let flow = finish(enc, s, s.encodeStep(nil))
+            if flow != GST_FLOW_OK { return flow }
+        }
+        return GST_FLOW_OK
+    }
+
+    /// Pushes the picture x264 returned, if any, as the output of the frame it came from.
+    private static func finish(_ enc: UnsafeMutablePointer<GstVideoEncoder>, _ s: X264State, _ r: X264State.Step) -> GstFlowReturn {
+        switch r {
+        case .failed(let code):
+            cgst_post_encode_error(enc, "The H.264 encoder failed.", "x264_encoder_encode returned \(code)")
+            return GST_FLOW_ERROR
+        case .none:
+            return GST_FLOW_OK
+        case let .picture(pic, data, size):
+            let number = Int32(truncatingIfNeeded: Int(bitPattern: pic.opaque))
+            guard let frame = gst_video_encoder_get_frame(enc, number) else { return GST_FLOW_OK }
+            frame.pointee.output_buffer = gst_buffer_new_allocate(nil, gsize(size), nil)
+            gst_buffer_fill(frame.pointee.output_buffer, 0, data, gsize(size))
+            if pic.b_keyframe != 0 {
+                // Keyframes have dts == pts; x264's B-frame delay makes early dts negative.
+                if pic.i_dts + s.dtsOffset != pic.i_pts { s.dtsOffset = pic.i_pts - pic.i_dts }
+                cgst_frame_set_sync_point(frame)
+            }
+            let dts = pic.i_dts + s.dtsOffset
+            frame.pointee.dts = GstClockTime(dts >= 0 ? UInt64(dts) : GStreamer.clockTimeNone)
+            return gst_video_encoder_finish_frame(enc, frame)
+        }
+    }
+}
+
+/// One element instance's settings (set in NULL/READY) and encoder (streaming thread only).
+private final class X264State: @unchecked Sendable {
+    var speedPreset = "medium"
+    var crf: guint = 23
+    var bitrateKbps: guint = 0
+    var keyIntMax: guint = 250
+    var threads: guint = 0
+
+    var encoder: OpaquePointer?
+    var param = x264_param_t()
+    var info = GstVideoInfo()
+    var dtsOffset: Int64 = 0
+
+    deinit { close() }
+
+    func close() {
+        if let x = encoder { x264_encoder_close(x) }
+        encoder = nil
+    }
+
+    /// x264's parameters for the current input, as x264enc sets them for the same properties.
+    func parameters() -> x264_param_t? {
+        var p = x264_param_t()
+        guard x264_param_default_preset(&p, speedPreset, nil) == 0 else { return nil }
+        p.i_log_level = X264_LOG_ERROR
+        p.i_csp = info.finfo.pointee.format == GST_VIDEO_FORMAT_NV12 ? X264_CSP_NV12 : X264_CSP_I420
+        p.i_width = info.width
+        p.i_height = info.height
+        if info.fps_n > 0, info.fps_d > 0 {
+            p.i_fps_num = UInt32(info.fps_n)
+            p.i_fps_den = UInt32(info.fps_d)
+        }
+        p.i_timebase_num = 1                       // pts in nanoseconds, as GStreamer has them
+        p.i_timebase_den = UInt32(GStreamer.second)
+        if info.interlace_mode != GST_VIDEO_INTERLACE_MODE_PROGRESSIVE {
+            p.b_interlaced = 1                     // top field first, the common order
+            p.b_tff = 1
+        }
+        if info.par_n > 0, info.par_d > 0 {
+            p.vui.i_sar_width = info.par_n
+            p.vui.i_sar_height = info.par_d
+        }
+        p.vui.b_fullrange = info.colorimetry.range == GST_VIDEO_COLOR_RANGE_0_255 ? 1 : 0
+        p.vui.i_colorprim = Int32(gst_video_color_primaries_to_iso(info.colorimetry.primaries))
+        p.vui.i_transfer = Int32(gst_video_transfer_function_to_iso(info.colorimetry.transfer))
+        p.vui.i_colmatrix = Int32(gst_video_color_matrix_to_iso(info.colorimetry.matrix))
+        p.i_keyint_max = Int32(keyIntMax)
+        p.i_threads = Int32(threads)
+        p.b_annexb = 1                             // byte-stream; h264parse makes avcC for MP4
+        p.b_repeat_headers = 1
+        if bitrateKbps > 0 {
+            p.rc.i_rc_method = X264_RC_ABR
+            p.rc.i_bitrate = Int32(bitrateKbps)
+            p.rc.i_vbv_max_bitrate = Int32(bitrateKbps)
+            p.rc.i_vbv_buffer_size = Int32(bitrateKbps * 600 / 1000)
+        } else {
+            p.rc.i_rc_method = X264_RC_CRF
+            p.rc.f_rf_constant = Float(crf)
+        }
+        return p
+    }
+
+    enum Step {
+        case none
+        case picture(x264_picture_t, UnsafeMutablePointer<UInt8>, Int)
+        case failed(Int32)
+    }
+
+    /// One x264_encoder_encode call (nil flushes a delayed frame). The payload stays valid until the next call.
+    func encodeStep(_ pic: UnsafeMutablePointer<x264_picture_t>?) -> Step {
+        guard let x = encoder else { return .none }
+        var nals: UnsafeMutablePointer<x264_nal_t>?
+        var count: Int32 = 0
+        var out = x264_picture_t()
+        let size = x264_encoder_encode(x, &nals, &count, pic, &out)
+        if size < 0 { return .failed(size) }
+        guard size > 0, count > 0, let data = nals?.pointee.p_payload else { return .none }
+        return .picture(out, data, Int(size))
+    }
+}
