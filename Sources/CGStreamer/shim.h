@@ -120,7 +120,6 @@ static inline gint cgst_fraction_den(const GValue *v) { return gst_value_get_fra
 static inline GstPadProbeType cgst_probe_buffer(void) { return GST_PAD_PROBE_TYPE_BUFFER; }
 
 // For elements of our own (GstVideoEncoder subclasses).
-static inline GType cgst_type_uint(void) { return G_TYPE_UINT; }
 static inline GParamFlags cgst_param_readwrite(void) { return G_PARAM_READWRITE; }
 static inline void cgst_post_encode_error(gpointer element, const gchar *text, const gchar *debug) {
     gst_element_message_full(GST_ELEMENT(element), GST_MESSAGE_ERROR, GST_STREAM_ERROR, GST_STREAM_ERROR_ENCODE,

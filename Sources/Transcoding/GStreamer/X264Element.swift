@@ -32,7 +32,7 @@ enum X264Element {
     private static let quark = g_quark_from_string("transcoder-x264-state")
     nonisolated(unsafe) private static var parentClass: UnsafeMutablePointer<GstVideoEncoderClass>?
 
-    private enum Property: guint, CaseIterable {
+    private enum Property: guint {
         case speedPreset = 1, crf, bitrate, keyIntMax, threads
     }
 
