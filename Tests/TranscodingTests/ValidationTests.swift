@@ -46,6 +46,7 @@ import Testing
         .init(fragment: "videoconvert ! x264enc nosuchprop=1", code: .optionsInvalid, mentions: ["nosuchprop"]),
         .init(fragment: "videoconvert x264enc", code: .optionsInvalid, mentions: ["one free input and one free output"]),
         .init(fragment: "", code: .optionsInvalid, mentions: ["empty"]),
+        .init(fragment: " \n\t ", code: .optionsInvalid, mentions: ["empty"]),
     ]
 
     @Test(arguments: corpus)
@@ -61,7 +62,7 @@ import Testing
 
     @Test(arguments: ["videoconvert ! x264enc", "x264enc", "videoconvert ! videoscale ! video/x-raw,width=640 ! x264enc speed-preset=veryfast bitrate=800",
                       "videoflip method=clockwise ! videoconvert ! x264enc tune=zerolatency ! h264parse", "deinterlace ! videoconvert ! x265enc",
-                      "queue max-size-buffers=2 ! videoconvert ! x264enc pass=qual quantizer=30"])
+                      "queue max-size-buffers=2 ! videoconvert ! x264enc pass=qual quantizer=30", "\n  videoconvert ! x264enc \t"])
     func acceptedFragments(_ fragment: String) throws {
         try TranscodingEngine.validate(.fragment(fragment), outputKey: "path/to/output_file")
     }

@@ -12,8 +12,10 @@ extension S3Client {
     ///
     /// On any failure (or cancellation) the multipart upload is aborted, so no parts are left
     /// billed. `progress` gets the bytes confirmed so far. Memory stays a few MiB per part in flight.
+    /// Returns the size uploaded.
+    @discardableResult
     public func upload(file path: String, to key: String, contentType: String? = nil,
-                       progress: (@Sendable (Int64) -> Void)? = nil) async throws {
+                       progress: (@Sendable (Int64) -> Void)? = nil) async throws -> Int64 {
         let file = try await S3FileDescriptor.open(path, flags: O_RDONLY)
         let size: Int64
         do {
@@ -28,9 +30,10 @@ extension S3Client {
             try await uploadPart(path: path, key: key, offset: 0, length: size, contentType: contentType,
                                  partNumber: nil, uploadId: nil)
             progress?(size)
-            return
+            return size
         }
         try await multipartUpload(path: path, key: key, size: size, contentType: contentType, progress: progress)
+        return size
     }
 
     func multipartUpload(path: String, key: String, size: Int64, contentType: String?,

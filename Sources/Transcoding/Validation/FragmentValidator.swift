@@ -19,7 +19,9 @@ enum FragmentValidator {
 
     static func parse(_ text: String, limits: EngineLimits) throws(TranscodeError) -> Parsed {
         GStreamer.ensureInitialized()
-        let trimmed = String(text.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
+        let start = text.firstIndex { !$0.isWhitespace } ?? text.endIndex
+        let end = text.lastIndex { !$0.isWhitespace }.map(text.index(after:)) ?? start
+        let trimmed = String(text[start..<end])
         guard !trimmed.isEmpty else { throw TranscodeError(.optionsInvalid, "The pipeline fragment is empty.") }
         guard trimmed.count <= limits.maxFragmentLength else {
             throw TranscodeError(.optionsInvalid, "The pipeline fragment is longer than \(limits.maxFragmentLength) characters.")

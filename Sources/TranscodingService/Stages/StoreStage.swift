@@ -1,4 +1,3 @@
-import Foundation
 import S3
 import Transcoding
 
@@ -9,13 +8,11 @@ struct StoreStage: Sendable {
     let storage: S3Client
 
     func run(file: String, key: String, progress: @escaping @Sendable (Int64) -> Void) async throws(JobFailure) -> Int64 {
-        let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int64) ?? 0
         do {
-            try await storage.upload(file: file, to: key, contentType: Container.forOutputKey(key).mimeType, progress: progress)
+            return try await storage.upload(file: file, to: key, contentType: Container.forOutputKey(key).mimeType, progress: progress)
         } catch {
             throw JobFailure(storage: error, key: key, input: false)
         }
-        return size
     }
 }
 
