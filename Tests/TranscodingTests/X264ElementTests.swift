@@ -28,6 +28,17 @@ import Testing
         let missingPTS = Atomic<Bool>(false)
     }
 
+    /// Plays a pipeline until it ends: EOS or ERROR (60 s at most).
+    static func play(_ pipeline: UnsafeMutablePointer<GstElement>) throws -> GstMessageType {
+        gst_element_set_state(pipeline, GST_STATE_PLAYING)
+        let bus = gst_element_get_bus(pipeline)
+        defer { gst_object_unref(UnsafeMutableRawPointer(bus)) }
+        let types = GstMessageType(rawValue: GST_MESSAGE_EOS.rawValue | GST_MESSAGE_ERROR.rawValue)
+        let message = try #require(gst_bus_timed_pop_filtered(bus, 60 * GstClockTime(GStreamer.second), types), "no EOS or error in 60 s")
+        defer { gst_mini_object_unref(UnsafeMutableRawPointer(message).assumingMemoryBound(to: GstMiniObject.self)) }
+        return cgst_message_type(message)
+    }
+
     static func encode(_ encoder: String, format: String = "I420", frames: Int = 60) throws -> Run {
         GStreamer.ensureInitialized()
         let launch = "videotestsrc num-buffers=\(frames) pattern=ball ! video/x-raw,format=\(format),width=320,height=240,framerate=30/1 "
@@ -78,13 +89,7 @@ import Testing
             gst_object_unref(o)
         }
 
-        gst_element_set_state(pipeline, GST_STATE_PLAYING)
-        let bus = gst_element_get_bus(pipeline)
-        defer { gst_object_unref(UnsafeMutableRawPointer(bus)) }
-        let types = GstMessageType(rawValue: GST_MESSAGE_EOS.rawValue | GST_MESSAGE_ERROR.rawValue)
-        let message = try #require(gst_bus_timed_pop_filtered(bus, 60 * GstClockTime(GStreamer.second), types), "no EOS in 60 s")
-        defer { gst_mini_object_unref(UnsafeMutableRawPointer(message).assumingMemoryBound(to: GstMiniObject.self)) }
-        #expect(cgst_message_type(message) == GST_MESSAGE_EOS, "pipeline failed: \(launch)")
+        #expect(try Self.play(pipeline) == GST_MESSAGE_EOS, "pipeline failed: \(launch)")
         return Run(maxAlive: tracker.maxAlive.load(ordering: .relaxed), outputs: tracker.outputs.load(ordering: .relaxed),
                    keyframes: tracker.keyframes.load(ordering: .relaxed),
                    dtsNonDecreasing: !tracker.dtsBackwards.load(ordering: .relaxed), allPTS: !tracker.missingPTS.load(ordering: .relaxed))
@@ -109,7 +114,6 @@ import Testing
 
     @Test func bitrateModeAndUnknownPresetFailCleanly() throws {
         #expect(try Self.encode("\(X264Element.factoryName) speed-preset=ultrafast bitrate=300", frames: 30).outputs == 30)
-        GStreamer.ensureInitialized()
         var error: UnsafeMutablePointer<GError>?
         let launch = "videotestsrc num-buffers=5 ! video/x-raw,width=64,height=64 ! \(X264Element.factoryName) speed-preset=nonsense ! fakesink"
         let pipeline = try #require(gst_parse_launch(launch, &error))
@@ -117,12 +121,6 @@ import Testing
             gst_element_set_state(pipeline, GST_STATE_NULL)
             gst_object_unref(UnsafeMutableRawPointer(pipeline))
         }
-        gst_element_set_state(pipeline, GST_STATE_PLAYING)
-        let bus = gst_element_get_bus(pipeline)
-        defer { gst_object_unref(UnsafeMutableRawPointer(bus)) }
-        let types = GstMessageType(rawValue: GST_MESSAGE_EOS.rawValue | GST_MESSAGE_ERROR.rawValue)
-        let message = try #require(gst_bus_timed_pop_filtered(bus, 30 * GstClockTime(GStreamer.second), types))
-        defer { gst_mini_object_unref(UnsafeMutableRawPointer(message).assumingMemoryBound(to: GstMiniObject.self)) }
-        #expect(cgst_message_type(message) == GST_MESSAGE_ERROR, "an unknown x264 preset must be an error, not silence")
+        #expect(try Self.play(pipeline) == GST_MESSAGE_ERROR, "an unknown x264 preset must be an error, not silence")
     }
 }

@@ -11,6 +11,8 @@ import CX264
 /// Not on the fragment allowlist: a job's fragment names x264enc.
 enum X264Element {
     static let factoryName = "transcoderx264enc"
+    /// Byte-stream with SPS/PPS in each keyframe; the h264parse after it makes avcC for MP4.
+    private static let outputCaps = "video/x-h264, stream-format=(string)byte-stream, alignment=(string)au"
 
     /// Registers the element once per process (after gst_init); false if GStreamer refused it.
     static let registered: Bool = {
@@ -33,7 +35,7 @@ enum X264Element {
     nonisolated(unsafe) private static var parentClass: UnsafeMutablePointer<GstVideoEncoderClass>?
 
     private enum Property: guint {
-        case speedPreset = 1, crf, bitrate, keyIntMax, threads
+        case speedPreset = 1, crf, bitrate, keyIntMax
     }
 
     private static func state(_ object: UnsafeMutableRawPointer?) -> X264State? {
@@ -52,7 +54,6 @@ enum X264Element {
             case .crf: s.crf = g_value_get_uint(value)
             case .bitrate: s.bitrateKbps = g_value_get_uint(value)
             case .keyIntMax: s.keyIntMax = g_value_get_uint(value)
-            case .threads: s.threads = g_value_get_uint(value)
             }
         }
         objectClass.pointee.get_property = { object, id, value, _ in
@@ -62,7 +63,6 @@ enum X264Element {
             case .crf: g_value_set_uint(value, s.crf)
             case .bitrate: g_value_set_uint(value, s.bitrateKbps)
             case .keyIntMax: g_value_set_uint(value, s.keyIntMax)
-            case .threads: g_value_set_uint(value, s.threads)
             }
         }
         let rw = cgst_param_readwrite()
@@ -74,7 +74,6 @@ enum X264Element {
             (.crf, uint("crf", "Constant rate factor, when bitrate is 0", 51, 23)),
             (.bitrate, uint("bitrate", "Average bitrate in kbit/s with a 600 ms VBV (0: CRF)", 2_000_000, 0)),
             (.keyIntMax, uint("key-int-max", "Maximal distance between keyframes", 10_000, 250)),
-            (.threads, uint("threads", "x264 threads (0: x264's choice)", 128, 0)),
         ]
         for (id, spec) in specs { g_object_class_install_property(objectClass, id.rawValue, spec) }
 
@@ -83,7 +82,7 @@ enum X264Element {
                                        "H.264 on libx264, releasing each input frame once x264 has copied it", "transcoder")
         for (name, direction, caps) in [
             ("sink", GST_PAD_SINK, "video/x-raw, format=(string){ I420, NV12 }, width=(int)[16, 16384], height=(int)[16, 16384], framerate=(fraction)[0/1, 2147483647/1]"),
-            ("src", GST_PAD_SRC, "video/x-h264, stream-format=(string)byte-stream, alignment=(string)au"),
+            ("src", GST_PAD_SRC, outputCaps),
         ] {
             guard let c = gst_caps_from_string(caps) else { continue }
             gst_element_class_add_pad_template(elementClass, gst_pad_template_new(name, direction, GST_PAD_ALWAYS, c))
@@ -146,7 +145,7 @@ enum X264Element {
         }
         s.encoder = x
         s.dtsOffset = 0
-        guard let caps = gst_caps_from_string("video/x-h264, stream-format=(string)byte-stream, alignment=(string)au"),
+        guard let caps = gst_caps_from_string(outputCaps),
               let output = gst_video_encoder_set_output_state(enc, caps, input) else { return false }
         gst_video_codec_state_unref(output)
         if s.info.fps_n > 0, s.info.fps_d > 0 {
@@ -168,9 +167,8 @@ enum X264Element {
         }
         var pic = x264_picture_t()
         x264_picture_init(&pic)
-        let nv12 = s.info.finfo.pointee.format == GST_VIDEO_FORMAT_NV12
-        pic.img.i_csp = nv12 ? X264_CSP_NV12 : X264_CSP_I420
-        pic.img.i_plane = nv12 ? 2 : 3
+        pic.img.i_csp = s.csp
+        pic.img.i_plane = s.csp == X264_CSP_NV12 ? 2 : 3
         withUnsafeMutableBytes(of: &pic.img.plane) { planes in
             withUnsafeMutableBytes(of: &pic.img.i_stride) { strides in
                 for i in 0..<Int(pic.img.i_plane) {
@@ -229,7 +227,6 @@ private final class X264State: @unchecked Sendable {
     var crf: guint = 23
     var bitrateKbps: guint = 0
     var keyIntMax: guint = 250
-    var threads: guint = 0
 
     var encoder: OpaquePointer?
     var param = x264_param_t()
@@ -237,6 +234,9 @@ private final class X264State: @unchecked Sendable {
     var dtsOffset: Int64 = 0
 
     deinit { close() }
+
+    /// x264's colour space for the input (the sink caps allow only these two).
+    var csp: Int32 { info.finfo.pointee.format == GST_VIDEO_FORMAT_NV12 ? X264_CSP_NV12 : X264_CSP_I420 }
 
     func close() {
         if let x = encoder { x264_encoder_close(x) }
@@ -248,7 +248,7 @@ private final class X264State: @unchecked Sendable {
         var p = x264_param_t()
         guard x264_param_default_preset(&p, speedPreset, nil) == 0 else { return nil }
         p.i_log_level = X264_LOG_ERROR
-        p.i_csp = info.finfo.pointee.format == GST_VIDEO_FORMAT_NV12 ? X264_CSP_NV12 : X264_CSP_I420
+        p.i_csp = csp
         p.i_width = info.width
         p.i_height = info.height
         if info.fps_n > 0, info.fps_d > 0 {
@@ -269,9 +269,8 @@ private final class X264State: @unchecked Sendable {
         p.vui.i_colorprim = Int32(gst_video_color_primaries_to_iso(info.colorimetry.primaries))
         p.vui.i_transfer = Int32(gst_video_transfer_function_to_iso(info.colorimetry.transfer))
         p.vui.i_colmatrix = Int32(gst_video_color_matrix_to_iso(info.colorimetry.matrix))
-        p.i_keyint_max = Int32(keyIntMax)
-        p.i_threads = Int32(threads)
-        p.b_annexb = 1                             // byte-stream; h264parse makes avcC for MP4
+        p.i_keyint_max = Int32(keyIntMax)          // threads stay x264's choice (1.5 x cores)
+        p.b_annexb = 1                             // see outputCaps
         p.b_repeat_headers = 1
         if bitrateKbps > 0 {
             p.rc.i_rc_method = X264_RC_ABR
