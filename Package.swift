@@ -31,6 +31,8 @@ let package = Package(
         // libx264 for the presets' own H.264 element (Transcoding/GStreamer/X264Element.swift).
         // No pkgConfig: x264.pc only adds -DX264_API_IMPORTS (Windows), which SwiftPM warns about.
         .systemLibrary(name: "CX264", providers: [.apt(["libx264-dev"])]),
+        // libavcodec for the own H.264 decoder element (Transcoding/GStreamer/H264DecoderElement.swift).
+        .systemLibrary(name: "CAVCodec", providers: [.apt(["libavcodec-dev"])]),
         .systemLibrary(
             name: "CRabbitMQ",
             pkgConfig: "librabbitmq",
@@ -40,7 +42,7 @@ let package = Package(
         // The three independent libraries; none knows the others.
         .target(
             name: "Transcoding",
-            dependencies: ["CGStreamer", "CX264", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CGStreamer", "CX264", "CAVCodec", .product(name: "Logging", package: "swift-log")]
         ),
         // Driver for bench/engine.sh: one transcode through the library, nothing else.
         .executableTarget(name: "engine-bench", dependencies: ["Transcoding"]),

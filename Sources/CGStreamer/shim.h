@@ -119,15 +119,36 @@ static inline gint cgst_fraction_den(const GValue *v) { return gst_value_get_fra
 
 static inline GstPadProbeType cgst_probe_buffer(void) { return GST_PAD_PROBE_TYPE_BUFFER; }
 
-// For elements of our own (GstVideoEncoder subclasses).
+// For elements of our own (GstVideoEncoder and GstVideoDecoder subclasses).
 static inline GParamFlags cgst_param_readwrite(void) { return G_PARAM_READWRITE; }
-static inline void cgst_post_encode_error(gpointer element, const gchar *text, const gchar *debug) {
-    gst_element_message_full(GST_ELEMENT(element), GST_MESSAGE_ERROR, GST_STREAM_ERROR, GST_STREAM_ERROR_ENCODE,
+/// A fatal stream error (GST_STREAM_ERROR_ENCODE, _DECODE, ...) posted by an element.
+static inline void cgst_post_stream_error(gpointer element, GstStreamError code, const gchar *text, const gchar *debug) {
+    gst_element_message_full(GST_ELEMENT(element), GST_MESSAGE_ERROR, GST_STREAM_ERROR, code,
                              g_strdup(text), g_strdup(debug), __FILE__, GST_FUNCTION, __LINE__);
 }
+/// A decoding error counted against the decoder's max-errors (GStreamer's default: never fatal).
+static inline GstFlowReturn cgst_decoder_error(GstVideoDecoder *dec, const gchar *debug) {
+    GstFlowReturn ret = GST_FLOW_OK;
+    GST_VIDEO_DECODER_ERROR(dec, 1, STREAM, DECODE, (NULL), ("%s", debug), ret);
+    return ret;
+}
+static inline gint cgst_video_info_comp_height(const GstVideoInfo *info, guint comp) { return GST_VIDEO_INFO_COMP_HEIGHT(info, comp); }
+static inline guint cgst_video_info_n_planes(const GstVideoInfo *info) { return GST_VIDEO_INFO_N_PLANES(info); }
+static inline void cgst_buffer_flag_set(GstBuffer *b, guint flags) { GST_BUFFER_FLAG_SET(b, flags); }
 static inline gboolean cgst_frame_is_force_keyframe(GstVideoCodecFrame *f) { return GST_VIDEO_CODEC_FRAME_IS_FORCE_KEYFRAME(f); }
 static inline void cgst_frame_set_sync_point(GstVideoCodecFrame *f) { GST_VIDEO_CODEC_FRAME_SET_SYNC_POINT(f); }
 static inline guint8 *cgst_video_frame_plane(GstVideoFrame *f, guint i) { return GST_VIDEO_FRAME_PLANE_DATA(f, i); }
 static inline gint cgst_video_frame_stride(GstVideoFrame *f, guint i) { return GST_VIDEO_FRAME_PLANE_STRIDE(f, i); }
+/// Visible bytes per row and rows of a plane (its first component's), padding excluded.
+static inline gsize cgst_video_frame_row_bytes(GstVideoFrame *f, guint plane) {
+    gint comp[GST_VIDEO_MAX_COMPONENTS];
+    gst_video_format_info_component(f->info.finfo, plane, comp);
+    return (gsize)GST_VIDEO_FRAME_COMP_WIDTH(f, comp[0]) * GST_VIDEO_FRAME_COMP_PSTRIDE(f, comp[0]);
+}
+static inline gint cgst_video_frame_rows(GstVideoFrame *f, guint plane) {
+    gint comp[GST_VIDEO_MAX_COMPONENTS];
+    gst_video_format_info_component(f->info.finfo, plane, comp);
+    return GST_VIDEO_FRAME_COMP_HEIGHT(f, comp[0]);
+}
 
 #endif

@@ -58,6 +58,10 @@ enum Fixtures {
         case "mpeg2.mpg": try run("ffmpeg", base + ["-c:v", "mpeg2video", "-c:a", "mp2", "-f", "vob", path])
         case "vp8.webm": try run("ffmpeg", base + ["-c:v", "libvpx", "-deadline", "realtime", "-c:a", "libvorbis", path])
         case "mpeg4.avi": try run("ffmpeg", base + ["-c:v", "mpeg4", "-c:a", "libmp3lame", path])
+        // H.264 variants for the decoder element: byte-stream with B-frames, 4:4:4, 10-bit.
+        case "h264-bframes.ts": try run("ffmpeg", base + ["-c:v", "libx264", "-preset", "fast", "-bf", "3", "-c:a", "aac", path])
+        case "h264-444.mkv": try run("ffmpeg", base + ["-c:v", "libx264", "-preset", "fast", "-pix_fmt", "yuv444p", "-an", path])
+        case "h264-10bit.mkv": try run("ffmpeg", base + ["-c:v", "libx264", "-preset", "fast", "-pix_fmt", "yuv420p10le", "-an", path])
         case "tone.wav": try run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440", "-t", "2", path])
         case "gst.mkv":
             try run("gst-launch-1.0", ["-q", "videotestsrc", "num-buffers=50", "!", "video/x-raw,width=320,height=240,framerate=25/1", "!",

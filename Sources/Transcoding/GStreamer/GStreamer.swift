@@ -12,6 +12,7 @@ enum GStreamer {
     private static let initialized: Bool = {
         gst_init(nil, nil)
         _ = X264Element.registered
+        _ = H264DecoderElement.registered
         return true
     }()
 

@@ -135,12 +135,12 @@ enum X264Element {
         }
         s.info = input.pointee.info
         guard let param = s.parameters() else {
-            cgst_post_encode_error(enc, "The H.264 encoder settings are invalid.", "x264 preset '\(s.speedPreset)' unknown")
+            cgst_post_stream_error(enc, GST_STREAM_ERROR_ENCODE, "The H.264 encoder settings are invalid.", "x264 preset '\(s.speedPreset)' unknown")
             return false
         }
         s.param = param
         guard let x = cx264_encoder_open(&s.param) else {
-            cgst_post_encode_error(enc, "The H.264 encoder could not start.", "x264_encoder_open failed for \(s.info.width)x\(s.info.height)")
+            cgst_post_stream_error(enc, GST_STREAM_ERROR_ENCODE, "The H.264 encoder could not start.", "x264_encoder_open failed for \(s.info.width)x\(s.info.height)")
             return false
         }
         s.encoder = x
@@ -162,7 +162,7 @@ enum X264Element {
         defer { gst_video_codec_frame_unref(frame) }
         var vframe = GstVideoFrame()
         guard gst_video_frame_map(&vframe, &s.info, frame.pointee.input_buffer, GST_MAP_READ) != 0 else {
-            cgst_post_encode_error(enc, "The H.264 encoder could not read a frame.", "gst_video_frame_map failed")
+            cgst_post_stream_error(enc, GST_STREAM_ERROR_ENCODE, "The H.264 encoder could not read a frame.", "gst_video_frame_map failed")
             return GST_FLOW_ERROR
         }
         var pic = x264_picture_t()
@@ -200,7 +200,7 @@ enum X264Element {
     private static func finish(_ enc: UnsafeMutablePointer<GstVideoEncoder>, _ s: X264State, _ r: X264State.Step) -> GstFlowReturn {
         switch r {
         case .failed(let code):
-            cgst_post_encode_error(enc, "The H.264 encoder failed.", "x264_encoder_encode returned \(code)")
+            cgst_post_stream_error(enc, GST_STREAM_ERROR_ENCODE, "The H.264 encoder failed.", "x264_encoder_encode returned \(code)")
             return GST_FLOW_ERROR
         case .none:
             return GST_FLOW_OK

@@ -1,0 +1,12 @@
+#ifndef CAVCODEC_SHIM_H
+#define CAVCODEC_SHIM_H
+// libavcodec for Swift: the error codes and "no timestamp" are macros Swift cannot import.
+#include <errno.h>
+#include <libavcodec/avcodec.h>
+#include <libavutil/frame.h>
+
+static inline int cav_error_again(void) { return AVERROR(EAGAIN); }
+static inline int cav_error_eof(void) { return AVERROR_EOF; }
+static inline int64_t cav_nopts(void) { return AV_NOPTS_VALUE; }
+
+#endif

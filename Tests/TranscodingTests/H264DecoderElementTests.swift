@@ -1,0 +1,123 @@
+import CGStreamer
+import Synchronization
+import Testing
+@testable import Transcoding
+
+/// The engine's libavcodec H.264 element against avdec_h264 on the same streams: the same
+/// pictures with the same timestamps, whether it wraps libav's frames (downstream takes video
+/// meta) or copies them into packed buffers (downstream does not).
+@Suite struct H264DecoderElementTests {
+    /// What came out of a decoder's source pad.
+    struct Decoded: Equatable {
+        var frames: [Int] = []        // one hash of the visible pixels per picture, in output order
+        var pts: [UInt64] = []
+        var format = ""
+        var memoriesPerBuffer: Set<UInt32> = []
+    }
+
+    final class Collector: @unchecked Sendable {
+        let lock = Mutex(Decoded())
+    }
+
+    /// Decodes `path` with `decoder`, then `downstream`: "fakesink" (no video meta: our element
+    /// copies) or a scaler, which takes video meta (our element wraps libav's planes).
+    static func decode(_ path: String, with decoder: String, downstream: String) throws -> Decoded {
+        GStreamer.ensureInitialized()
+        let launch = "filesrc location=\(path) ! parsebin ! \(decoder) name=dec ! \(downstream)"
+        var error: UnsafeMutablePointer<GError>?
+        let pipeline = try #require(gst_parse_launch(launch, &error), "\(launch)")
+        defer {
+            gst_element_set_state(pipeline, GST_STATE_NULL)
+            gst_object_unref(UnsafeMutableRawPointer(pipeline))
+        }
+        let collector = Collector()
+        let data = Unmanaged.passRetained(collector).toOpaque()
+        defer { Unmanaged<Collector>.fromOpaque(data).release() }
+        let dec = try #require(gst_bin_get_by_name(cgst_bin(UnsafeMutableRawPointer(pipeline)), "dec"))
+        let pad = try #require(gst_element_get_static_pad(dec, "src"))
+        _ = gst_pad_add_probe(pad, cgst_probe_buffer(), { pad, info, data in
+            guard let pad, let info, let data, let buffer = info.pointee.data?.assumingMemoryBound(to: GstBuffer.self),
+                  let caps = gst_pad_get_current_caps(pad) else { return GST_PAD_PROBE_OK }
+            defer { GStreamer.unrefCaps(caps) }
+            var videoInfo = GstVideoInfo()
+            var frame = GstVideoFrame()
+            guard gst_video_info_from_caps(&videoInfo, caps) != 0,
+                  gst_video_frame_map(&frame, &videoInfo, buffer, GST_MAP_READ) != 0 else { return GST_PAD_PROBE_OK }
+            defer { gst_video_frame_unmap(&frame) }
+            var hasher = Hasher()
+            for plane in 0..<cgst_video_info_n_planes(&videoInfo) {
+                guard let base = cgst_video_frame_plane(&frame, plane) else { continue }
+                let stride = Int(cgst_video_frame_stride(&frame, plane)), bytes = Int(cgst_video_frame_row_bytes(&frame, plane))
+                for row in 0..<Int(cgst_video_frame_rows(&frame, plane)) {
+                    hasher.combine(bytes: UnsafeRawBufferPointer(start: base + row * stride, count: bytes))
+                }
+            }
+            let hash = hasher.finalize()
+            let format = GStreamer.string(gst_video_format_to_string(videoInfo.finfo.pointee.format))
+            Unmanaged<Collector>.fromOpaque(data).takeUnretainedValue().lock.withLock { d in
+                d.frames.append(hash)
+                d.pts.append(UInt64(buffer.pointee.pts))
+                d.format = format
+                d.memoriesPerBuffer.insert(gst_buffer_n_memory(buffer))
+            }
+            return GST_PAD_PROBE_OK
+        }, data, nil)
+        gst_object_unref(UnsafeMutableRawPointer(pad))
+        gst_object_unref(UnsafeMutableRawPointer(dec))
+        #expect(try X264ElementTests.play(pipeline) == GST_MESSAGE_EOS, "pipeline failed: \(launch)")
+        return collector.lock.withLock { $0 }
+    }
+
+    static let scaler = "videoconvertscale ! video/x-raw,width=64,height=48 ! fakesink"
+
+    static func input(_ name: String) throws -> String {
+        name.hasPrefix("h264-") ? try Fixtures.clip(name) : try Fixtures.media(name)
+    }
+
+    @Test(arguments: [
+        ("bikes.mp4", "I420"),            // avc in MP4, High profile with B-frames
+        ("carphone_pristine.mp4", "I420"),
+        ("h264-bframes.ts", "I420"),      // byte-stream
+        ("h264-444.mkv", "Y444"),
+        ("h264-10bit.mkv", "I420_10LE"),
+    ])
+    func samePicturesAsAvdec(_ name: String, format: String) throws {
+        let path = try Self.input(name)
+        let reference = try Self.decode(path, with: "avdec_h264", downstream: "fakesink")
+        let wrapped = try Self.decode(path, with: H264DecoderElement.factoryName, downstream: Self.scaler)
+        let copied = try Self.decode(path, with: H264DecoderElement.factoryName, downstream: "fakesink")
+        #expect(reference.frames.count > 40, "\(name): avdec gave \(reference.frames.count) pictures")
+        #expect(wrapped.format == format)
+        for (label, ours) in [("wrapped", wrapped), ("copied", copied)] {
+            #expect(ours.frames.count == reference.frames.count, "\(name) \(label): \(ours.frames.count) pictures, avdec \(reference.frames.count)")
+            #expect(ours.frames == reference.frames, "\(name) \(label): pictures differ from avdec's")
+            #expect(ours.pts == reference.pts, "\(name) \(label): timestamps differ from avdec's")
+        }
+        // The path taken: a memory per plane (libav's own) with video meta, one packed memory without.
+        #expect(wrapped.memoriesPerBuffer.allSatisfy { $0 > 1 }, "\(name): wrapped buffers have \(wrapped.memoriesPerBuffer) memories")
+        #expect(copied.memoriesPerBuffer == [1], "\(name): copied buffers have \(copied.memoriesPerBuffer) memories")
+    }
+
+    /// decodebin takes the highest-ranked decoder whose sink caps fit.
+    @Test func decodebinPicksItForH264() throws {
+        GStreamer.ensureInitialized()
+        let caps = try #require(gst_caps_from_string("video/x-h264, stream-format=avc, alignment=au"))
+        defer { GStreamer.unrefCaps(caps) }
+        let decoders = gst_element_factory_list_get_elements(GstElementFactoryListType(1), GST_RANK_MARGINAL)   // _TYPE_DECODER
+        let fitting = gst_element_factory_list_filter(decoders, caps, GST_PAD_SINK, 0)
+        defer {
+            gst_plugin_feature_list_free(fitting)
+            gst_plugin_feature_list_free(decoders)
+        }
+        var best: (name: String, rank: guint)?
+        var node = fitting
+        while let n = node {
+            if let feature = n.pointee.data.map(OpaquePointer.init) {
+                let rank = gst_plugin_feature_get_rank(feature)
+                if rank > best?.rank ?? 0 { best = (GStreamer.objectName(UnsafeMutableRawPointer(feature)), rank) }
+            }
+            node = n.pointee.next
+        }
+        #expect(best?.name == H264DecoderElement.factoryName, "decodebin would pick \(best?.name ?? "nothing")")
+    }
+}
