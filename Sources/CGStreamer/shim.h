@@ -5,6 +5,7 @@
 #include <gst/gst.h>
 #include <gst/pbutils/pbutils.h>
 #include <gst/video/video.h>
+#include <gst/audio/audio.h>
 #include <malloc.h>
 #include <sys/prctl.h>
 
@@ -130,6 +131,11 @@ static inline void cgst_post_stream_error(gpointer element, GstStreamError code,
 static inline GstFlowReturn cgst_decoder_error(GstVideoDecoder *dec, const gchar *debug) {
     GstFlowReturn ret = GST_FLOW_OK;
     GST_VIDEO_DECODER_ERROR(dec, 1, STREAM, DECODE, (NULL), ("%s", debug), ret);
+    return ret;
+}
+static inline GstFlowReturn cgst_audio_decoder_error(GstAudioDecoder *dec, const gchar *debug) {
+    GstFlowReturn ret = GST_FLOW_OK;
+    GST_AUDIO_DECODER_ERROR(dec, 1, STREAM, DECODE, (NULL), ("%s", debug), ret);
     return ret;
 }
 static inline gint cgst_video_info_comp_height(const GstVideoInfo *info, guint comp) { return GST_VIDEO_INFO_COMP_HEIGHT(info, comp); }

@@ -17,6 +17,11 @@ enum Fixtures {
         return path
     }
 
+    /// A real sample when scripts/fetch-media has one by that name, else a generated clip.
+    static func input(_ name: String) throws -> String {
+        FileManager.default.fileExists(atPath: mediaDir.appendingPathComponent(name).path) ? try media(name) : try clip(name)
+    }
+
     static func tempDir() throws -> URL {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("transcoding-tests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -62,6 +67,7 @@ enum Fixtures {
         case "h264-bframes.ts": try run("ffmpeg", base + ["-c:v", "libx264", "-preset", "fast", "-bf", "3", "-c:a", "aac", path])
         case "h264-444.mkv": try run("ffmpeg", base + ["-c:v", "libx264", "-preset", "fast", "-pix_fmt", "yuv444p", "-an", path])
         case "h264-10bit.mkv": try run("ffmpeg", base + ["-c:v", "libx264", "-preset", "fast", "-pix_fmt", "yuv420p10le", "-an", path])
+        case "ac3.mkv": try run("ffmpeg", base + ["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "ac3", "-ac", "6", path])
         case "tone.wav": try run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440", "-t", "2", path])
         case "gst.mkv":
             try run("gst-launch-1.0", ["-q", "videotestsrc", "num-buffers=50", "!", "video/x-raw,width=320,height=240,framerate=25/1", "!",

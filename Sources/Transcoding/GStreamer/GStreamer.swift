@@ -1,3 +1,4 @@
+import CAVCodec
 import CGStreamer
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -11,8 +12,13 @@ enum GStreamer {
     /// thread-safely); GStreamer is never deinitialized, so no object outlives it.
     private static let initialized: Bool = {
         gst_init(nil, nil)
+        // libav writes to stderr by default; as in gst-libav, its messages stay out of the logs
+        // (decoding errors reach the bus through the elements).
+        av_log_set_level(AV_LOG_QUIET)
         _ = X264Element.registered
         _ = H264DecoderElement.registered
+        _ = AudioDecoderElement.registered
+        _ = AACEncoderElement.registered
         return true
     }()
 

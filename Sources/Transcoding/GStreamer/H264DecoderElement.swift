@@ -13,25 +13,18 @@ enum H264DecoderElement {
     static let factoryName = "transcoderh264dec"
 
     /// Registers the element once per process (after gst_init); false if GStreamer refused it.
-    static let registered: Bool = {
-        var info = GTypeInfo()
-        info.class_size = guint16(MemoryLayout<GstVideoDecoderClass>.stride)
-        info.class_init = { klass, _ in if let klass { H264DecoderElement.classInit(klass) } }
-        info.instance_size = guint16(MemoryLayout<GstVideoDecoder>.stride)
-        info.instance_init = { instance, _ in
+    static let registered = OwnElement.register(
+        parent: gst_video_decoder_get_type(), typeName: "TranscoderH264Dec", factory: factoryName, rank: guint(GST_RANK_PRIMARY.rawValue + 1),
+        classSize: MemoryLayout<GstVideoDecoderClass>.stride, instanceSize: MemoryLayout<GstVideoDecoder>.stride,
+        classInit: { klass, _ in if let klass { H264DecoderElement.classInit(klass) } },
+        instanceInit: { instance, _ in
             guard let instance else { return }
             let raw = UnsafeMutableRawPointer(instance)
-            let state = Unmanaged.passRetained(DecoderState()).toOpaque()
-            g_object_set_qdata_full(raw.assumingMemoryBound(to: GObject.self), H264DecoderElement.quark, state) {
-                if let p = $0 { Unmanaged<DecoderState>.fromOpaque(p).release() }
-            }
+            OwnElement.attach(DecoderState(), to: raw, quark: H264DecoderElement.quark)
             let dec = raw.assumingMemoryBound(to: GstVideoDecoder.self)
             gst_video_decoder_set_packetized(dec, 1)   // whole access units, from h264parse
             gst_video_decoder_set_needs_format(dec, 1)
-        }
-        let type = g_type_register_static(gst_video_decoder_get_type(), "TranscoderH264Dec", &info, GTypeFlags(0))
-        return gst_element_register(nil, factoryName, guint(GST_RANK_PRIMARY.rawValue + 1), type) != 0
-    }()
+        })
 
     private static let quark = g_quark_from_string("transcoder-h264dec-state")
     nonisolated(unsafe) private static var parentClass: UnsafeMutablePointer<GstVideoDecoderClass>?
@@ -42,8 +35,7 @@ enum H264DecoderElement {
     private enum Property: guint { case maxThreads = 1 }
 
     private static func state(_ object: UnsafeMutableRawPointer?) -> DecoderState? {
-        guard let object, let p = g_object_get_qdata(object.assumingMemoryBound(to: GObject.self), quark) else { return nil }
-        return Unmanaged<DecoderState>.fromOpaque(p).takeUnretainedValue()
+        OwnElement.state(object, quark: quark, as: DecoderState.self)
     }
 
     private static func classInit(_ klass: UnsafeMutableRawPointer) {
@@ -62,17 +54,10 @@ enum H264DecoderElement {
                                         g_param_spec_int("max-threads", "max-threads", "Decoding threads (0: one per core)",
                                                          0, 64, 0, cgst_param_readwrite()))
 
-        let elementClass = klass.assumingMemoryBound(to: GstElementClass.self)
-        gst_element_class_set_metadata(elementClass, "H.264 decoder (libavcodec)", "Codec/Decoder/Video",
-                                       "H.264 on libavcodec, pushing libav's own frames without a copy", "transcoder")
-        for (name, direction, caps) in [
-            ("sink", GST_PAD_SINK, "video/x-h264, stream-format=(string){ avc, byte-stream }, alignment=(string)au"),
-            ("src", GST_PAD_SRC, "video/x-raw, format=(string){ I420, Y42B, Y444, I420_10LE, I422_10LE, Y444_10LE, NV12, GRAY8 }"),
-        ] {
-            guard let c = gst_caps_from_string(caps) else { continue }
-            gst_element_class_add_pad_template(elementClass, gst_pad_template_new(name, direction, GST_PAD_ALWAYS, c))
-            GStreamer.unrefCaps(c)
-        }
+        OwnElement.describe(klass, name: "H.264 decoder (libavcodec)", klassName: "Codec/Decoder/Video",
+                            description: "H.264 on libavcodec, pushing libav's own frames without a copy",
+                            sink: "video/x-h264, stream-format=(string){ avc, byte-stream }, alignment=(string)au",
+                            src: "video/x-raw, format=(string){ I420, Y42B, Y444, I420_10LE, I422_10LE, Y444_10LE, NV12, GRAY8 }")
 
         let decoderClass = klass.assumingMemoryBound(to: GstVideoDecoderClass.self)
         decoderClass.pointee.set_format = { dec, input in
@@ -141,18 +126,11 @@ enum H264DecoderElement {
         // clip (12.67 s both, medians of 4) and peaked 8 MB lower.
         ctx.pointee.thread_count = s.maxThreads > 0 ? s.maxThreads : Int32(g_get_num_processors())
         ctx.pointee.thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE
-        if let codecData = input.pointee.codec_data {   // avcC, for stream-format=avc
-            let size = Int(gst_buffer_get_size(codecData))
-            if let extradata = av_mallocz(size + Int(AV_INPUT_BUFFER_PADDING_SIZE))?.assumingMemoryBound(to: UInt8.self) {
-                gst_buffer_extract(codecData, 0, extradata, gsize(size))
-                ctx.pointee.extradata = extradata
-                ctx.pointee.extradata_size = Int32(size)
-            }
-        }
+        LibAV.setExtradata(ctx, from: input.pointee.codec_data)   // avcC, for stream-format=avc
         let result = avcodec_open2(ctx, codec, nil)
         guard result >= 0 else {
             var failed: UnsafeMutablePointer<AVCodecContext>? = ctx
-            avcodec_free_context(&failed)
+            LibAV.free(&failed)
             cgst_post_stream_error(dec, GST_STREAM_ERROR_DECODE, "The H.264 decoder could not start.", "avcodec_open2 returned \(result)")
             return false
         }
@@ -166,11 +144,8 @@ enum H264DecoderElement {
                                _ frame: UnsafeMutablePointer<GstVideoCodecFrame>) -> GstFlowReturn {
         defer { gst_video_codec_frame_unref(frame) }
         guard let ctx = s.context, let packet = s.packet else { return GST_FLOW_NOT_NEGOTIATED }
-        // libav reads up to 64 bytes past the end, so the data goes into a padded packet.
-        let size = Int(gst_buffer_get_size(frame.pointee.input_buffer))
-        guard size > 0, av_new_packet(packet, Int32(size)) == 0 else { return GST_FLOW_OK }
+        guard LibAV.fill(packet, from: frame.pointee.input_buffer) else { return GST_FLOW_OK }
         defer { av_packet_unref(packet) }
-        gst_buffer_extract(frame.pointee.input_buffer, 0, packet.pointee.data, gsize(size))
         packet.pointee.pts = Int64(frame.pointee.system_frame_number)   // reordered with its picture
         while true {
             let sent = avcodec_send_packet(ctx, packet)
@@ -202,10 +177,8 @@ enum H264DecoderElement {
         while true {
             let r = avcodec_receive_frame(ctx, picture)
             if r == cav_error_again() || r == cav_error_eof() { return GST_FLOW_OK }
-            if r < 0 {
-                let flow = cgst_decoder_error(dec, "avcodec_receive_frame returned \(r)")
-                if flow != GST_FLOW_OK { return flow }
-                continue
+            if r < 0 {   // this picture is lost; the next packet may decode
+                return cgst_decoder_error(dec, "avcodec_receive_frame returned \(r)")
             }
             let flow = push(dec, s, picture)
             av_frame_unref(picture)
@@ -405,7 +378,7 @@ private final class DecoderState: @unchecked Sendable {
     }
 
     func close() {
-        if context != nil { avcodec_free_context(&context) }
+        LibAV.free(&context)
         if let s = inputState { gst_video_codec_state_unref(s) }
         inputState = nil
         outputKey = nil

@@ -15,21 +15,11 @@ enum X264Element {
     private static let outputCaps = "video/x-h264, stream-format=(string)byte-stream, alignment=(string)au"
 
     /// Registers the element once per process (after gst_init); false if GStreamer refused it.
-    static let registered: Bool = {
-        var info = GTypeInfo()
-        info.class_size = guint16(MemoryLayout<GstVideoEncoderClass>.stride)
-        info.class_init = { klass, _ in if let klass { X264Element.classInit(klass) } }
-        info.instance_size = guint16(MemoryLayout<GstVideoEncoder>.stride)
-        info.instance_init = { instance, _ in
-            guard let instance else { return }
-            let state = Unmanaged.passRetained(X264State()).toOpaque()
-            g_object_set_qdata_full(UnsafeMutableRawPointer(instance).assumingMemoryBound(to: GObject.self), X264Element.quark, state) {
-                if let p = $0 { Unmanaged<X264State>.fromOpaque(p).release() }
-            }
-        }
-        let type = g_type_register_static(gst_video_encoder_get_type(), "TranscoderX264Enc", &info, GTypeFlags(0))
-        return gst_element_register(nil, factoryName, guint(GST_RANK_NONE.rawValue), type) != 0
-    }()
+    static let registered = OwnElement.register(
+        parent: gst_video_encoder_get_type(), typeName: "TranscoderX264Enc", factory: factoryName, rank: guint(GST_RANK_NONE.rawValue),
+        classSize: MemoryLayout<GstVideoEncoderClass>.stride, instanceSize: MemoryLayout<GstVideoEncoder>.stride,
+        classInit: { klass, _ in if let klass { X264Element.classInit(klass) } },
+        instanceInit: { instance, _ in if let instance { OwnElement.attach(X264State(), to: UnsafeMutableRawPointer(instance), quark: X264Element.quark) } })
 
     private static let quark = g_quark_from_string("transcoder-x264-state")
     nonisolated(unsafe) private static var parentClass: UnsafeMutablePointer<GstVideoEncoderClass>?
@@ -39,8 +29,7 @@ enum X264Element {
     }
 
     private static func state(_ object: UnsafeMutableRawPointer?) -> X264State? {
-        guard let object, let p = g_object_get_qdata(object.assumingMemoryBound(to: GObject.self), quark) else { return nil }
-        return Unmanaged<X264State>.fromOpaque(p).takeUnretainedValue()
+        OwnElement.state(object, quark: quark, as: X264State.self)
     }
 
     private static func classInit(_ klass: UnsafeMutableRawPointer) {
@@ -77,17 +66,10 @@ enum X264Element {
         ]
         for (id, spec) in specs { g_object_class_install_property(objectClass, id.rawValue, spec) }
 
-        let elementClass = klass.assumingMemoryBound(to: GstElementClass.self)
-        gst_element_class_set_metadata(elementClass, "H.264 encoder (libx264)", "Codec/Encoder/Video",
-                                       "H.264 on libx264, releasing each input frame once x264 has copied it", "transcoder")
-        for (name, direction, caps) in [
-            ("sink", GST_PAD_SINK, "video/x-raw, format=(string){ I420, NV12 }, width=(int)[16, 16384], height=(int)[16, 16384], framerate=(fraction)[0/1, 2147483647/1]"),
-            ("src", GST_PAD_SRC, outputCaps),
-        ] {
-            guard let c = gst_caps_from_string(caps) else { continue }
-            gst_element_class_add_pad_template(elementClass, gst_pad_template_new(name, direction, GST_PAD_ALWAYS, c))
-            GStreamer.unrefCaps(c)
-        }
+        OwnElement.describe(klass, name: "H.264 encoder (libx264)", klassName: "Codec/Encoder/Video",
+                            description: "H.264 on libx264, releasing each input frame once x264 has copied it",
+                            sink: "video/x-raw, format=(string){ I420, NV12 }, width=(int)[16, 16384], height=(int)[16, 16384], framerate=(fraction)[0/1, 2147483647/1]",
+                            src: outputCaps)
 
         let encoderClass = klass.assumingMemoryBound(to: GstVideoEncoderClass.self)
         encoderClass.pointee.set_format = { enc, input in

@@ -63,7 +63,7 @@ struct EncodingPlan: Sendable {
     static func audio(_ codec: Preset.AudioCodec, bitrateKbps: Int) -> (ElementSpec, String?) {
         switch codec {
         case .opus: (ElementSpec("opusenc", [("bitrate", String(bitrateKbps * 1000))]), "audio/x-raw,channels=[1,8]")
-        case .aac: (ElementSpec("avenc_aac", [("bitrate", String(bitrateKbps * 1000))]), "audio/x-raw,channels=[1,6]")
+        case .aac: (ElementSpec(AACEncoderElement.factoryName, [("bitrate", String(bitrateKbps * 1000))]), "audio/x-raw,channels=[1,6]")
         }
     }
 
