@@ -38,6 +38,7 @@ import Testing
         .init(fragment: "videoconvert ! x264enc ! tcpclientsink host=1.2.3.4", code: .optionsForbidden, mentions: ["tcpclientsink"]),
         .init(fragment: "videoconvert ! identity ! x264enc", code: .optionsForbidden, mentions: ["identity"]),
         .init(fragment: "videoconvert ! transcoderx264enc", code: .optionsForbidden, mentions: ["transcoderx264enc", "not on the list"]),
+        .init(fragment: "transcoderh264dec ! x264enc", code: .optionsForbidden, mentions: ["transcoderh264dec", "not on the list"]),
         .init(fragment: "videoconvert ! bin.( x264enc )", code: .optionsForbidden, mentions: ["bin"]),
         .init(fragment: "videoscale ! video/x-raw,width=10000,height=200 ! x264enc", code: .optionsForbidden, mentions: ["capsfilter", "width"]),
         .init(fragment: "videorate ! video/x-raw,framerate=1000/1 ! x264enc", code: .optionsForbidden, mentions: ["capsfilter", "frames per second"]),

@@ -168,7 +168,7 @@ enum AACEncoderElement {
         let input = UnsafeRawPointer(bytes).assumingMemoryBound(to: Float.self)
         for c in 0..<channels {
             let plane = UnsafeMutableRawPointer(data[c]!).assumingMemoryBound(to: Float.self)
-            for i in 0..<samples { plane[i] = input[i * channels + c] }
+            for i in 0..<samples { plane[i] = input[i &* channels &+ c] }
         }
         return true
     }
