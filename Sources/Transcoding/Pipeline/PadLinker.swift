@@ -10,10 +10,20 @@ final class PadLinker: Sendable {
     }
     private let state: Mutex<State>
     private let decoderThreads: String
+    private let decodesVideo: Bool
 
     init(video: ObjectHandle?, audio: ObjectHandle?, decoderThreads: String) {
         state = Mutex(State(video: video, audio: audio))
         self.decoderThreads = decoderThreads
+        decodesVideo = video != nil
+    }
+
+    /// An audio-only job leaves video encoded: decodebin would otherwise decode every picture
+    /// to throw it away (on the trailer that was most of an audio-only job's CPU time).
+    fileprivate func select(_ factory: OpaquePointer) -> Int32 {
+        guard !decodesVideo else { return 0 }   // GST_AUTOPLUG_SELECT_TRY
+        let klass = GStreamer.string(gst_element_factory_get_metadata(factory, GST_ELEMENT_METADATA_KLASS))
+        return klass.contains("Decoder") && klass.contains("Video") ? 1 : 0   // 1: _EXPOSE
     }
 
     fileprivate func padAdded(_ pad: UnsafeMutablePointer<GstPad>) {
@@ -65,6 +75,13 @@ final class PadLinker: Sendable {
             Unmanaged<PadLinker>.fromOpaque(data).takeUnretainedValue().tuneDecoder(element)
         }
         _ = cgst_connect(decodebin, "deep-element-added", unsafeBitCast(deepAdded, to: GCallback.self),
+                         Unmanaged.passRetained(self).toOpaque(), release)
+        let select: @convention(c) (UnsafeMutablePointer<GstElement>?, UnsafeMutablePointer<GstPad>?, UnsafeMutablePointer<GstCaps>?,
+                                    OpaquePointer?, gpointer?) -> Int32 = { _, _, _, factory, data in
+            guard let factory, let data else { return 0 }
+            return Unmanaged<PadLinker>.fromOpaque(data).takeUnretainedValue().select(factory)
+        }
+        _ = cgst_connect(decodebin, "autoplug-select", unsafeBitCast(select, to: GCallback.self),
                          Unmanaged.passRetained(self).toOpaque(), release)
         _ = cgst_connect(decodebin, "no-more-pads", unsafeBitCast(noMore, to: GCallback.self),
                          Unmanaged.passRetained(self).toOpaque(), release)
