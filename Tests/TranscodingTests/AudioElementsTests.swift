@@ -18,19 +18,8 @@ import Testing
 
     /// Runs `launch` to its end and returns what reached the element named `out`.
     static func collect(_ launch: String) throws -> Output {
-        GStreamer.ensureInitialized()
-        var error: UnsafeMutablePointer<GError>?
-        let pipeline = try #require(gst_parse_launch(launch, &error), "\(launch)")
-        defer {
-            gst_element_set_state(pipeline, GST_STATE_NULL)
-            gst_object_unref(UnsafeMutableRawPointer(pipeline))
-        }
         let collector = Collector()
-        let data = Unmanaged.passRetained(collector).toOpaque()
-        defer { Unmanaged<Collector>.fromOpaque(data).release() }
-        let out = try #require(gst_bin_get_by_name(cgst_bin(UnsafeMutableRawPointer(pipeline)), "out"))
-        let pad = try #require(gst_element_get_static_pad(out, "sink"))
-        _ = gst_pad_add_probe(pad, cgst_probe_buffer(), { pad, info, data in
+        try ProbedPipeline.play(launch, element: "out", pad: "sink", data: collector) { pad, info, data in
             guard let pad, let info, let data, let buffer = info.pointee.data?.assumingMemoryBound(to: GstBuffer.self) else { return GST_PAD_PROBE_OK }
             var map = GstMapInfo()
             guard gst_buffer_map(buffer, &map, GST_MAP_READ) != 0 else { return GST_PAD_PROBE_OK }
@@ -44,10 +33,7 @@ import Testing
                 o.caps = text
             }
             return GST_PAD_PROBE_OK
-        }, data, nil)
-        gst_object_unref(UnsafeMutableRawPointer(pad))
-        gst_object_unref(UnsafeMutableRawPointer(out))
-        #expect(try X264ElementTests.play(pipeline) == GST_MESSAGE_EOS, "pipeline failed: \(launch)")
+        }
         return collector.output.withLock { $0 }
     }
 

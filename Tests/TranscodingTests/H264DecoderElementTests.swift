@@ -22,20 +22,9 @@ import Testing
     /// Decodes `path` with `decoder`, then `downstream`: "fakesink" (no video meta: our element
     /// copies) or a scaler, which takes video meta (our element wraps libav's planes).
     static func decode(_ path: String, with decoder: String, downstream: String) throws -> Decoded {
-        GStreamer.ensureInitialized()
         let launch = "filesrc location=\(path) ! parsebin ! \(decoder) name=dec ! \(downstream)"
-        var error: UnsafeMutablePointer<GError>?
-        let pipeline = try #require(gst_parse_launch(launch, &error), "\(launch)")
-        defer {
-            gst_element_set_state(pipeline, GST_STATE_NULL)
-            gst_object_unref(UnsafeMutableRawPointer(pipeline))
-        }
         let collector = Collector()
-        let data = Unmanaged.passRetained(collector).toOpaque()
-        defer { Unmanaged<Collector>.fromOpaque(data).release() }
-        let dec = try #require(gst_bin_get_by_name(cgst_bin(UnsafeMutableRawPointer(pipeline)), "dec"))
-        let pad = try #require(gst_element_get_static_pad(dec, "src"))
-        _ = gst_pad_add_probe(pad, cgst_probe_buffer(), { pad, info, data in
+        try ProbedPipeline.play(launch, element: "dec", pad: "src", data: collector) { pad, info, data in
             guard let pad, let info, let data, let buffer = info.pointee.data?.assumingMemoryBound(to: GstBuffer.self),
                   let caps = gst_pad_get_current_caps(pad) else { return GST_PAD_PROBE_OK }
             defer { GStreamer.unrefCaps(caps) }
@@ -61,10 +50,7 @@ import Testing
                 d.memoriesPerBuffer.insert(gst_buffer_n_memory(buffer))
             }
             return GST_PAD_PROBE_OK
-        }, data, nil)
-        gst_object_unref(UnsafeMutableRawPointer(pad))
-        gst_object_unref(UnsafeMutableRawPointer(dec))
-        #expect(try X264ElementTests.play(pipeline) == GST_MESSAGE_EOS, "pipeline failed: \(launch)")
+        }
         return collector.lock.withLock { $0 }
     }
 

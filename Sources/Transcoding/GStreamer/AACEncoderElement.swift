@@ -174,20 +174,7 @@ enum AACEncoderElement {
     }
 }
 
-private final class AACEncoderState: @unchecked Sendable {
+private final class AACEncoderState: LibAVCodec, @unchecked Sendable {
     var bitrate: gint = 128_000
     var info = GstAudioInfo()
-    var context: UnsafeMutablePointer<AVCodecContext>?
-    let frame = av_frame_alloc()
-    let packet = av_packet_alloc()
-
-    deinit {
-        close()
-        var f = frame
-        av_frame_free(&f)
-        var p = packet
-        av_packet_free(&p)
-    }
-
-    func close() { LibAV.free(&context) }
 }

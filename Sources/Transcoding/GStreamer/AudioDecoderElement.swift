@@ -215,24 +215,13 @@ enum AudioDecoderElement {
     }
 }
 
-private final class AudioDecoderState: @unchecked Sendable {
+private final class AudioDecoderState: LibAVCodec, @unchecked Sendable {
     struct OutputKey: Equatable { var rate: Int32, channels: Int32, mask: UInt64 }
 
-    var context: UnsafeMutablePointer<AVCodecContext>?
-    let packet = av_packet_alloc()
-    let frame = av_frame_alloc()
     var outputKey: OutputKey?
 
-    deinit {
-        close()
-        var p = packet
-        av_packet_free(&p)
-        var f = frame
-        av_frame_free(&f)
-    }
-
-    func close() {
-        LibAV.free(&context)
+    override func close() {
+        super.close()
         outputKey = nil
     }
 }

@@ -173,7 +173,7 @@ enum H264DecoderElement {
     }
 
     private static func receive(_ dec: UnsafeMutablePointer<GstVideoDecoder>, _ s: DecoderState) -> GstFlowReturn {
-        guard let ctx = s.context, let picture = s.picture else { return GST_FLOW_OK }
+        guard let ctx = s.context, let picture = s.frame else { return GST_FLOW_OK }
         while true {
             let r = avcodec_receive_frame(ctx, picture)
             if r == cav_error_again() || r == cav_error_eof() { return GST_FLOW_OK }
@@ -355,30 +355,21 @@ enum H264DecoderElement {
 }
 
 /// One element instance's setting (set in NULL/READY) and libav state (streaming thread only).
-private final class DecoderState: @unchecked Sendable {
+private final class DecoderState: LibAVCodec, @unchecked Sendable {
     struct OutputKey: Equatable {
         var format: Int32, width: Int32, height: Int32, sarNum: Int32, sarDen: Int32, interlaced: Bool
     }
 
     var maxThreads: gint = 0
-    var context: UnsafeMutablePointer<AVCodecContext>?
     var inputState: UnsafeMutablePointer<GstVideoCodecState>?
-    let packet = av_packet_alloc()
-    let picture = av_frame_alloc()
     var outputKey: OutputKey?
     var outputInfo = GstVideoInfo()
     var downstreamTakesVideoMeta = false
 
-    deinit {
-        close()
-        var p = packet
-        av_packet_free(&p)
-        var f = picture
-        av_frame_free(&f)
-    }
+    deinit { close() }
 
-    func close() {
-        LibAV.free(&context)
+    override func close() {
+        super.close()
         if let s = inputState { gst_video_codec_state_unref(s) }
         inputState = nil
         outputKey = nil

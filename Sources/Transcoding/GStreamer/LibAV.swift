@@ -1,6 +1,24 @@
 import CAVCodec
 import CGStreamer
 
+/// An element instance's codec context, with the one packet and frame it reuses for every call
+/// (streaming thread only).
+class LibAVCodec: @unchecked Sendable {
+    var context: UnsafeMutablePointer<AVCodecContext>?
+    let packet = av_packet_alloc()
+    let frame = av_frame_alloc()
+
+    deinit {
+        LibAV.free(&context)
+        var p = packet
+        av_packet_free(&p)
+        var f = frame
+        av_frame_free(&f)
+    }
+
+    func close() { LibAV.free(&context) }
+}
+
 /// libavcodec plumbing shared by the decoder and encoder elements.
 enum LibAV {
     /// Copies a GStreamer buffer into a packet with libav's zero padding (it reads past the end).
