@@ -79,15 +79,8 @@ enum AACEncoderElement {
         } else {
             av_channel_layout_default(&ctx.pointee.ch_layout, Int32(channels))
         }
-        let result = avcodec_open2(ctx, codec, nil)
-        guard result >= 0, ctx.pointee.frame_size > 0 else {
-            var failed: UnsafeMutablePointer<AVCodecContext>? = ctx
-            LibAV.free(&failed)
-            cgst_post_stream_error(enc, GST_STREAM_ERROR_ENCODE, "The AAC encoder could not start.",
-                                   "avcodec_open2 returned \(result) for \(channels) channels at \(info.rate) Hz")
-            return false
-        }
-        s.context = ctx
+        guard s.open(ctx, codec, element: enc, error: GST_STREAM_ERROR_ENCODE, "The AAC encoder could not start.",
+                     detail: " for \(channels) channels at \(info.rate) Hz") else { return false }
         guard let caps = gst_caps_from_string("audio/mpeg, mpegversion=(int)4, stream-format=(string)raw, framed=(boolean)true, "
                                               + "rate=(int)\(info.rate), channels=(int)\(channels)") else { return false }
         defer { GStreamer.unrefCaps(caps) }

@@ -82,15 +82,7 @@ enum AudioDecoderElement {
         if let value = gst_structure_get_value(structure, "codec_data"), cgst_value_type(value) == gst_buffer_get_type() {
             LibAV.setExtradata(ctx, from: g_value_get_boxed(value)?.assumingMemoryBound(to: GstBuffer.self))
         }
-        let result = avcodec_open2(ctx, codec, nil)
-        guard result >= 0 else {
-            var failed: UnsafeMutablePointer<AVCodecContext>? = ctx
-            LibAV.free(&failed)
-            cgst_post_stream_error(dec, GST_STREAM_ERROR_DECODE, "The audio decoder could not start.", "avcodec_open2 returned \(result)")
-            return false
-        }
-        s.context = ctx
-        return true
+        return s.open(ctx, codec, element: dec, error: GST_STREAM_ERROR_DECODE, "The audio decoder could not start.")
     }
 
     private static func decode(_ dec: UnsafeMutablePointer<GstAudioDecoder>, _ s: AudioDecoderState,

@@ -127,14 +127,7 @@ enum H264DecoderElement {
         ctx.pointee.thread_count = s.maxThreads > 0 ? s.maxThreads : Int32(g_get_num_processors())
         ctx.pointee.thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE
         LibAV.setExtradata(ctx, from: input.pointee.codec_data)   // avcC, for stream-format=avc
-        let result = avcodec_open2(ctx, codec, nil)
-        guard result >= 0 else {
-            var failed: UnsafeMutablePointer<AVCodecContext>? = ctx
-            LibAV.free(&failed)
-            cgst_post_stream_error(dec, GST_STREAM_ERROR_DECODE, "The H.264 decoder could not start.", "avcodec_open2 returned \(result)")
-            return false
-        }
-        s.context = ctx
+        guard s.open(ctx, codec, element: dec, error: GST_STREAM_ERROR_DECODE, "The H.264 decoder could not start.") else { return false }
         s.inputState = gst_video_codec_state_ref(input)
         return true
     }

@@ -17,6 +17,22 @@ class LibAVCodec: @unchecked Sendable {
     }
 
     func close() { LibAV.free(&context) }
+
+    /// Opens a configured context and keeps it; on failure frees it and posts `text` as a
+    /// stream error of `element` (libav's code goes to the debug detail).
+    func open(_ ctx: UnsafeMutablePointer<AVCodecContext>, _ codec: UnsafePointer<AVCodec>, element: gpointer,
+              error code: GstStreamError, _ text: String, detail: String = "") -> Bool {
+        let result = avcodec_open2(ctx, codec, nil)
+        guard result >= 0 else {
+            var failed: UnsafeMutablePointer<AVCodecContext>? = ctx
+            LibAV.free(&failed)
+            cgst_post_stream_error(element, code, text, "avcodec_open2 returned \(result)\(detail)")
+            return false
+        }
+        LibAV.free(&context)
+        context = ctx
+        return true
+    }
 }
 
 /// libavcodec plumbing shared by the decoder and encoder elements.
