@@ -1,9 +1,9 @@
 import CAVCodec
 import CGStreamer
 
-/// The presets' AAC encoder: a GstAudioEncoder on libavcodec's native AAC encoder (the one
-/// avenc_aac and ffmpeg use, so the same bytes), registered in this process as
-/// `transcoderaacenc`. Like the audio decoder it exists so that a job does not load gst-libav
+/// The presets' AAC encoder: a GstAudioEncoder on libavcodec's native AAC encoder with libav's
+/// defaults, so the same bytes as ffmpeg's (avenc_aac differs: its aac-ms forces mid/side),
+/// registered in this process as `transcoderaacenc`. Like the audio decoder it exists so that a job does not load gst-libav
 /// and the libraries behind it (see AudioDecoderElement).
 enum AACEncoderElement {
     static let factoryName = "transcoderaacenc"

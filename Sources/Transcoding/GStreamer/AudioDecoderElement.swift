@@ -92,9 +92,11 @@ enum AudioDecoderElement {
         }
         defer { av_packet_unref(packet) }
         var produced = 0
+        var retries = 0   // bounded: a decoder that neither takes input nor gives output is broken
         while true {
             let sent = avcodec_send_packet(ctx, packet)
-            if sent == cav_error_again() {
+            if sent == cav_error_again(), retries < 8 {
+                retries += 1
                 let (flow, n) = receive(dec, s)
                 produced += n
                 if flow != GST_FLOW_OK { return flow }

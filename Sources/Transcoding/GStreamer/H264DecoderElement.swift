@@ -140,9 +140,11 @@ enum H264DecoderElement {
         guard LibAV.fill(packet, from: frame.pointee.input_buffer) else { return GST_FLOW_OK }
         defer { av_packet_unref(packet) }
         packet.pointee.pts = Int64(frame.pointee.system_frame_number)   // reordered with its picture
+        var retries = 0   // bounded: a decoder that neither takes input nor gives output is broken
         while true {
             let sent = avcodec_send_packet(ctx, packet)
-            if sent == cav_error_again() {
+            if sent == cav_error_again(), retries < 8 {
+                retries += 1
                 let flow = receive(dec, s)                 // libav wants its output read first
                 if flow != GST_FLOW_OK { return flow }
                 continue
