@@ -87,27 +87,17 @@ enum AudioDecoderElement {
 
     private static func decode(_ dec: UnsafeMutablePointer<GstAudioDecoder>, _ s: AudioDecoderState,
                                _ buffer: UnsafeMutablePointer<GstBuffer>) -> GstFlowReturn {
-        guard let ctx = s.context, let packet = s.packet, LibAV.fill(packet, from: buffer) else {
+        guard s.context != nil, let packet = s.packet, LibAV.fill(packet, from: buffer) else {
             return gst_audio_decoder_finish_frame(dec, nil, 1)
         }
         defer { av_packet_unref(packet) }
         var produced = 0
-        var retries = 0   // bounded: a decoder that neither takes input nor gives output is broken
-        while true {
-            let sent = avcodec_send_packet(ctx, packet)
-            if sent == cav_error_again(), retries < 8 {
-                retries += 1
-                let (flow, n) = receive(dec, s)
-                produced += n
-                if flow != GST_FLOW_OK { return flow }
-                continue
-            }
-            if sent < 0 {
-                let flow = cgst_audio_decoder_error(dec, "avcodec_send_packet returned \(sent)")
-                if flow != GST_FLOW_OK { return flow }
-            }
-            break
-        }
+        let sent = s.send(packet, receive: {
+            let (flow, n) = receive(dec, s)
+            produced += n
+            return flow
+        }, refused: { cgst_audio_decoder_error(dec, "avcodec_send_packet returned \($0)") })
+        if sent != GST_FLOW_OK { return sent }
         let (flow, n) = receive(dec, s)
         produced += n
         if flow != GST_FLOW_OK { return flow }

@@ -32,27 +32,12 @@ enum H264DecoderElement {
     /// (H.264 reorders at most 16 frames; frame threads add a few).
     private static let ghostDistance: Int64 = 48
 
-    private enum Property: guint { case maxThreads = 1 }
-
     private static func state(_ object: UnsafeMutableRawPointer?) -> DecoderState? {
         OwnElement.state(object, quark: quark, as: DecoderState.self)
     }
 
     private static func classInit(_ klass: UnsafeMutableRawPointer) {
         parentClass = g_type_class_peek_parent(klass)?.assumingMemoryBound(to: GstVideoDecoderClass.self)
-
-        let objectClass = klass.assumingMemoryBound(to: GObjectClass.self)
-        objectClass.pointee.set_property = { object, id, value, _ in
-            guard let s = H264DecoderElement.state(object), let value, id == Property.maxThreads.rawValue else { return }
-            s.maxThreads = g_value_get_int(value)
-        }
-        objectClass.pointee.get_property = { object, id, value, _ in
-            guard let s = H264DecoderElement.state(object), let value, id == Property.maxThreads.rawValue else { return }
-            g_value_set_int(value, s.maxThreads)
-        }
-        g_object_class_install_property(objectClass, Property.maxThreads.rawValue,
-                                        g_param_spec_int("max-threads", "max-threads", "Decoding threads (0: one per core)",
-                                                         0, 64, 0, cgst_param_readwrite()))
 
         OwnElement.describe(klass, name: "H.264 decoder (libavcodec)", klassName: "Codec/Decoder/Video",
                             description: "H.264 on libavcodec, pushing libav's own frames without a copy",
@@ -124,7 +109,7 @@ enum H264DecoderElement {
         // libav's automatic count is cores + 1, each frame thread holding a picture (3 MB at
         // 1080p); with the encoder busy on every core, one per core decoded as fast on the 1080p
         // clip (12.67 s both, medians of 4) and peaked 8 MB lower.
-        ctx.pointee.thread_count = s.maxThreads > 0 ? s.maxThreads : Int32(g_get_num_processors())
+        ctx.pointee.thread_count = Int32(g_get_num_processors())
         ctx.pointee.thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE
         LibAV.setExtradata(ctx, from: input.pointee.codec_data)   // avcC, for stream-format=avc
         guard s.open(ctx, codec, element: dec, error: GST_STREAM_ERROR_DECODE, "The H.264 decoder could not start.") else { return false }
@@ -136,25 +121,13 @@ enum H264DecoderElement {
     private static func decode(_ dec: UnsafeMutablePointer<GstVideoDecoder>, _ s: DecoderState,
                                _ frame: UnsafeMutablePointer<GstVideoCodecFrame>) -> GstFlowReturn {
         defer { gst_video_codec_frame_unref(frame) }
-        guard let ctx = s.context, let packet = s.packet else { return GST_FLOW_NOT_NEGOTIATED }
+        guard s.context != nil, let packet = s.packet else { return GST_FLOW_NOT_NEGOTIATED }
         guard LibAV.fill(packet, from: frame.pointee.input_buffer) else { return GST_FLOW_OK }
         defer { av_packet_unref(packet) }
         packet.pointee.pts = Int64(frame.pointee.system_frame_number)   // reordered with its picture
-        var retries = 0   // bounded: a decoder that neither takes input nor gives output is broken
-        while true {
-            let sent = avcodec_send_packet(ctx, packet)
-            if sent == cav_error_again(), retries < 8 {
-                retries += 1
-                let flow = receive(dec, s)                 // libav wants its output read first
-                if flow != GST_FLOW_OK { return flow }
-                continue
-            }
-            if sent < 0 {
-                let flow = cgst_decoder_error(dec, "avcodec_send_packet returned \(sent)")
-                if flow != GST_FLOW_OK { return flow }
-            }
-            break
-        }
+        let flow = s.send(packet, receive: { receive(dec, s) },
+                          refused: { cgst_decoder_error(dec, "avcodec_send_packet returned \($0)") })
+        if flow != GST_FLOW_OK { return flow }
         return receive(dec, s)
     }
 
@@ -349,13 +322,12 @@ enum H264DecoderElement {
     }
 }
 
-/// One element instance's setting (set in NULL/READY) and libav state (streaming thread only).
+/// One element instance's libav state (streaming thread only).
 private final class DecoderState: LibAVCodec, @unchecked Sendable {
     struct OutputKey: Equatable {
         var format: Int32, width: Int32, height: Int32, sarNum: Int32, sarDen: Int32, interlaced: Bool
     }
 
-    var maxThreads: gint = 0
     var inputState: UnsafeMutablePointer<GstVideoCodecState>?
     var outputKey: OutputKey?
     var outputInfo = GstVideoInfo()

@@ -18,6 +18,21 @@ class LibAVCodec: @unchecked Sendable {
 
     func close() { LibAV.free(&context) }
 
+    /// Sends a packet to the decoder. When libav wants its output read first, `receive` runs
+    /// and the send is retried, a bounded number of times (a decoder that neither takes input
+    /// nor gives output is broken); a packet libav refuses goes to `refused` with its code.
+    func send(_ packet: UnsafeMutablePointer<AVPacket>, receive: () -> GstFlowReturn,
+              refused: (Int32) -> GstFlowReturn) -> GstFlowReturn {
+        guard let ctx = context else { return GST_FLOW_NOT_NEGOTIATED }
+        for _ in 0..<8 {
+            let sent = avcodec_send_packet(ctx, packet)
+            guard sent == cav_error_again() else { return sent < 0 ? refused(sent) : GST_FLOW_OK }
+            let flow = receive()
+            if flow != GST_FLOW_OK { return flow }
+        }
+        return refused(cav_error_again())
+    }
+
     /// Opens a configured context and keeps it; on failure frees it and posts `text` as a
     /// stream error of `element` (libav's code goes to the debug detail).
     func open(_ ctx: UnsafeMutablePointer<AVCodecContext>, _ codec: UnsafePointer<AVCodec>, element: gpointer,

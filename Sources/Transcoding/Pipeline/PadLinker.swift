@@ -9,12 +9,10 @@ final class PadLinker: Sendable {
         var audio: ObjectHandle?
     }
     private let state: Mutex<State>
-    private let decoderThreads: String
     private let decodesVideo: Bool
 
-    init(video: ObjectHandle?, audio: ObjectHandle?, decoderThreads: String) {
+    init(video: ObjectHandle?, audio: ObjectHandle?) {
         state = Mutex(State(video: video, audio: audio))
-        self.decoderThreads = decoderThreads
         decodesVideo = video != nil
     }
 
@@ -36,14 +34,6 @@ final class PadLinker: Sendable {
             return nil
         }
         if let target { _ = gst_pad_link(pad, target.pad) }
-    }
-
-    /// Sets libav's decoder threads when asked ("0" leaves libav's automatic choice). One thread
-    /// saves about 24 MB at 1080p but cost 5 % wall time on the 720p trailer on an idle machine.
-    fileprivate func tuneDecoder(_ element: UnsafeMutablePointer<GstElement>) {
-        guard let factory = GStreamer.factoryName(element),
-              factory.hasPrefix("avdec_") || factory == H264DecoderElement.factoryName else { return }
-        if decoderThreads != "0", GStreamer.hasProperty(element, "max-threads") { GStreamer.set(element, "max-threads", decoderThreads) }
     }
 
     fileprivate func noMorePads() {
@@ -69,12 +59,6 @@ final class PadLinker: Sendable {
             Unmanaged<PadLinker>.fromOpaque(data).release()
         }
         _ = cgst_connect(decodebin, "pad-added", unsafeBitCast(padAdded, to: GCallback.self),
-                         Unmanaged.passRetained(self).toOpaque(), release)
-        let deepAdded: @convention(c) (UnsafeMutablePointer<GstElement>?, UnsafeMutablePointer<GstElement>?, UnsafeMutablePointer<GstElement>?, gpointer?) -> Void = { _, _, element, data in
-            guard let element, let data else { return }
-            Unmanaged<PadLinker>.fromOpaque(data).takeUnretainedValue().tuneDecoder(element)
-        }
-        _ = cgst_connect(decodebin, "deep-element-added", unsafeBitCast(deepAdded, to: GCallback.self),
                          Unmanaged.passRetained(self).toOpaque(), release)
         let select: @convention(c) (UnsafeMutablePointer<GstElement>?, UnsafeMutablePointer<GstPad>?, UnsafeMutablePointer<GstCaps>?,
                                     OpaquePointer?, gpointer?) -> Int32 = { _, _, _, factory, data in

@@ -139,7 +139,7 @@ enum PipelineBuilder {
         guard videoEntry != nil || audioEntry != nil else {
             throw TranscodeError(.inputUnsupported, "The input has no stream this job can use.")
         }
-        PadLinker(video: videoEntry, audio: audioEntry, decoderThreads: "0").attach(to: decode)
+        PadLinker(video: videoEntry, audio: audioEntry).attach(to: decode)
         return BuiltPipeline(pipeline: pipeline, fragmentSource: fragmentSource, counter: counter, countsFrames: videoEntry != nil)
     }
 
