@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import RabbitMQ
 import S3
+import Transcoding
 import TranscodingService
 
 struct SubmitCommand: AsyncParsableCommand {
@@ -10,8 +11,8 @@ struct SubmitCommand: AsyncParsableCommand {
         commandName: "submit",
         abstract: "Publish a transcoding job (optionally uploading the input first) and optionally wait for it.")
 
-    @Option(help: "Object key of the input in S3_BUCKET_NAME.") var inputKey: String
-    @Option(help: "Object key to write the output to.") var outputKey: String
+    @Option(help: "Object key of the input in S3_BUCKET_NAME (default with --file: in/FILENAME).") var inputKey: String?
+    @Option(help: "Object key to write the output to (default with --file: out/NAME-PRESET.EXT).") var outputKey: String?
     @Option(help: "Upload this local file to --input-key first.") var file: String?
     @Option(help: "A pipeline fragment for the video branch.") var fragment: String?
     @Option(help: "A preset name (see `transcoder presets`).") var preset: String?
@@ -24,6 +25,7 @@ struct SubmitCommand: AsyncParsableCommand {
         let configuration = try await loadConfiguration(config.envFile, requireStorage: file != nil)
         LogSetup.bootstrap(level: .warning, json: false)
         guard (fragment == nil) != (preset == nil) else { throw ValidationError("give exactly one of --fragment or --preset") }
+        let (inputKey, outputKey) = try keys()
         let job = JobRequest(jobID: jobID ?? UUID().uuidString.lowercased(), inputKey: inputKey, outputKey: outputKey,
                              transcodeOptions: fragment, preset: preset, overrides: preset == nil ? nil : overrides.value)
         // The same checks a worker makes, before anything is uploaded.
@@ -59,5 +61,17 @@ struct SubmitCommand: AsyncParsableCommand {
             print("completed: \(message.outputKey ?? outputKey) (\(message.outputSize ?? 0) bytes, \(message.durationSeconds ?? 0) s)")
             return
         }
+    }
+
+    /// Keys given, or derived from --file: the same file and preset always map to the same keys.
+    func keys() throws -> (input: String, output: String) {
+        let name = file.map { URL(fileURLWithPath: $0).lastPathComponent }
+        guard let input = inputKey ?? name.map({ "in/\($0)" }) else {
+            throw ValidationError("give --input-key (the object to transcode), or --file to upload one")
+        }
+        if let outputKey { return (input, outputKey) }
+        let base = URL(fileURLWithPath: input).deletingPathExtension().lastPathComponent
+        let container = preset.flatMap(Preset.named)?.container ?? .mp4
+        return (input, "out/\(base)-\(preset ?? "fragment").\(container.rawValue)")
     }
 }

@@ -15,14 +15,23 @@ struct WorkerCommand: AsyncParsableCommand {
         let configuration = try await loadConfiguration(config.envFile)
         LogSetup.bootstrap(level: configuration.logLevel, json: configuration.jsonLogs)
         let logger = Logger(label: "transcoder")
+        // Before the worker exists: its metrics objects bind to the factory bootstrapped then,
+        // and a port that is taken stops start-up before any connection is made.
         let registry = configuration.metricsPort > 0 ? MetricsServer.bootstrapMetrics() : nil
-        let worker = Worker(configuration: configuration, logger: logger)
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: worker, serviceName: "worker")]
+        let status = WorkerStatus()
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let registry {
-            services.append(.init(service: MetricsServer(port: configuration.metricsPort, status: worker.status,
-                                                         registry: registry, logger: logger),
-                                  serviceName: "metrics"))
+            do {
+                let server = try await MetricsServer.listen(port: configuration.metricsPort, status: status,
+                                                            registry: registry, logger: logger)
+                services.append(.init(service: server, serviceName: "metrics"))
+            } catch let error as MetricsServer.ListenError {
+                FileHandle.standardError.write(Data("transcoder: \(error.description)\n".utf8))
+                throw ExitCode(78)  // EX_CONFIG
+            }
         }
+        let worker = Worker(configuration: configuration, status: status, logger: logger)
+        services.insert(.init(service: worker, serviceName: "worker"), at: 0)
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
                                                            logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = configuration.gracePeriod + .seconds(30)

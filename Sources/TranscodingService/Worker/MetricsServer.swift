@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import Metrics
 import NIOCore
@@ -9,10 +12,14 @@ import ServiceLifecycle
 /// A small HTTP listener for operators: `/metrics` (Prometheus text), `/healthz` (the
 /// process is alive) and `/readyz` (broker connected and storage reachable, else 503 and why).
 public final class MetricsServer: Service {
-    let port: Int
-    let status: WorkerStatus
-    let registry: PrometheusCollectorRegistry
+    public let port: Int
+    private let channel: any Channel
     let logger: Logger
+
+    /// The listener could not start; the description names the setting and what to do.
+    public struct ListenError: Error, CustomStringConvertible {
+        public let description: String
+    }
 
     /// Makes swift-metrics report into a Prometheus registry (once per process).
     public static func bootstrapMetrics() -> PrometheusCollectorRegistry {
@@ -25,23 +32,37 @@ public final class MetricsServer: Service {
         return registry
     }
 
-    public init(port: Int, status: WorkerStatus, registry: PrometheusCollectorRegistry, logger: Logger) {
+    /// Binds the port before anything else starts, so a taken port stops the worker before
+    /// it takes a job (another worker on this host is the usual cause).
+    public static func listen(port: Int, status: WorkerStatus, registry: PrometheusCollectorRegistry,
+                              logger: Logger) async throws -> MetricsServer {
+        do {
+            let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.pipeline.configureHTTPServerPipeline().flatMap {
+                        channel.pipeline.addHandler(HTTPHandler(status: status, registry: registry))
+                    }
+                }
+                .bind(host: "0.0.0.0", port: port).get()
+            return MetricsServer(port: port, channel: channel, logger: logger)
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw ListenError(description: "TRANSCODER_METRICS_PORT=\(port) is already in use on this host (another worker?). "
+                + "Give each worker on a host its own port (TRANSCODER_METRICS_PORT=\(port + 1) ...), set it to 0 to turn "
+                + "the listener off, or run one worker with TRANSCODER_CONCURRENCY=N.")
+        } catch let error as IOError where error.errnoCode == EACCES {
+            throw ListenError(description: "TRANSCODER_METRICS_PORT=\(port) needs privileges this user lacks; choose a port above 1023.")
+        }
+    }
+
+    private init(port: Int, channel: any Channel, logger: Logger) {
         self.port = port
-        self.status = status
-        self.registry = registry
+        self.channel = channel
         self.logger = logger
     }
 
     public func run() async throws {
-        let (status, registry) = (self.status, self.registry)
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline().flatMap {
-                    channel.pipeline.addHandler(HTTPHandler(status: status, registry: registry))
-                }
-            }
-            .bind(host: "0.0.0.0", port: port).get()
+        let channel = self.channel
         logger.info("metrics listening", metadata: ["port": "\(port)"])
         await withGracefulShutdownHandler {
             try? await channel.closeFuture.get()

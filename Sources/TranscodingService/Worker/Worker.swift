@@ -20,10 +20,12 @@ public final class Worker: Service {
     let runner: JobRunner
     let inFlight = InFlight()
     let active = ActiveJobs()
-    public let status = WorkerStatus()
+    public let status: WorkerStatus
 
-    public init(configuration: WorkerConfiguration, logger: Logger) {
+    /// `status` is passed in when something (the metrics listener) must exist before the worker.
+    public init(configuration: WorkerConfiguration, status: WorkerStatus = WorkerStatus(), logger: Logger) {
         self.configuration = configuration
+        self.status = status
         self.logger = logger
         storage = S3Client(configuration: configuration.s3, logger: Logger(label: "s3"))
         engine = TranscodingEngine(limits: EngineLimits(stallTimeout: configuration.stallTimeout,
