@@ -42,7 +42,9 @@ struct DLQCommand: AsyncParsableCommand {
                 var properties = entry.delivery.properties
                 for header in [Topology.failureCodeHeader, Topology.failureMessageHeader, "x-failed-by", "x-failed-at",
                                "x-original-queue", "x-death", "x-first-death-exchange", "x-first-death-queue",
-                               "x-first-death-reason", "x-delivery-count"] {
+                               "x-first-death-reason", "x-delivery-count",
+                               // A replay is a fresh start: the retry budget begins again.
+                               Topology.attemptsHeader, Topology.attemptHistoryHeader] {
                     properties.headers[header] = nil
                 }
                 properties.persistent = true

@@ -29,7 +29,7 @@ struct RunCommand: AsyncParsableCommand {
         let bar = Mutex(ProgressBar())
         do {
             let result = try await engine.transcode(input: input, output: output, options: request.options) { p in
-                bar.withLock { $0.show(percent: p.percent, state: "transcoding", fps: p.fps, eta: p.etaSeconds) }
+                bar.withLock { $0.show(percent: p.percent, state: "transcoding", fps: p.fps, eta: p.etaSeconds, frames: p.frames, position: p.position) }
             }
             bar.withLock { $0.show(percent: 100, state: "done", fps: nil, eta: nil); $0.finish() }
             let seconds = Double(result.elapsed.components.seconds) + Double(result.elapsed.components.attoseconds) / 1e18

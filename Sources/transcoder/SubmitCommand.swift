@@ -50,7 +50,8 @@ struct SubmitCommand: AsyncParsableCommand {
 
         var bar = ProgressBar()
         for try await message in stream {
-            bar.show(percent: message.progress, state: message.state.rawValue, fps: message.fps, eta: message.etaSeconds)
+            bar.show(percent: message.progress, state: message.state.rawValue, fps: message.fps, eta: message.etaSeconds,
+                     frames: message.frames, position: message.positionSeconds)
             guard message.state.isFinal else { continue }
             bar.finish()
             await connection.close()

@@ -90,8 +90,13 @@ final class World: Sendable {
         id = String(UUID().uuidString.lowercased().prefix(8))
         bucket = "e2e-\(id)"
         storage = Stack.s3(bucket: bucket)
-        try await storage.createBucket()
-        connection = try await Stack.amqp()
+        do {
+            try await storage.createBucket()
+            connection = try await Stack.amqp()
+        } catch {
+            try? await storage.shutdown()  // a client dropped without shutdown traps
+            throw error
+        }
         topology = seedNames ? Topology() : Topology(jobsQueue: "e2e-\(id).jobs", progressQueue: "e2e-\(id).progress")
         try await topology.declare(on: connection)
         scratch = NSTemporaryDirectory() + "e2e-\(id)"
@@ -131,7 +136,7 @@ final class World: Sendable {
         try? await storage.shutdown()
         if topology != Topology() {
             for queue in [topology.jobsQueue, topology.deadLetterQueue, topology.deadLetterNotifyQueue,
-                          topology.progressQueue, topology.resultsQueue] {
+                          topology.progressQueue, topology.resultsQueue] + topology.retryQueues {
                 _ = try? await connection.deleteQueue(queue)
             }
         }

@@ -69,6 +69,12 @@ enum Fixtures {
         case "h264-10bit.mkv": try run("ffmpeg", base + ["-c:v", "libx264", "-preset", "fast", "-pix_fmt", "yuv420p10le", "-an", path])
         case "ac3.mkv": try run("ffmpeg", base + ["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "ac3", "-ac", "6", path])
         case "tone.wav": try run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440", "-t", "2", path])
+        // No duration for the discoverer: an MPEG-TS of 25 frames without audio, as a capture would be.
+        case "unknown-duration.ts":
+            try run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
+                               "-frames:v", "25", "-c:v", "mpeg2video", "-f", "mpegts", path])
+        case "still.png", "still.jpg":
+            try run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240", "-frames:v", "1", path])
         case "gst.mkv":
             try run("gst-launch-1.0", ["-q", "videotestsrc", "num-buffers=50", "!", "video/x-raw,width=320,height=240,framerate=25/1", "!",
                                        "x264enc", "speed-preset=ultrafast", "!", "matroskamux", "!", "filesink", "location=\(path)"])

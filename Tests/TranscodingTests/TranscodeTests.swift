@@ -98,6 +98,33 @@ import Testing
         #expect(result.output.hasAudio == result.input.hasAudio)
     }
 
+    /// Unknown duration is not a still image: the stream transcodes whole, and until a duration
+    /// is known progress counts frames and media time, not a percentage.
+    @Test func inputWithoutDurationTranscodes() async throws {
+        let input = try Fixtures.clip("unknown-duration.ts")
+        #expect(try await engine.probe(input).duration == 0, "the clip must not declare a duration")
+        let (result, out, reports) = try await transcode(input, "o.mp4", .preset("h264-480p"))
+        #expect(result.output.hasVideo && !result.output.hasAudio)
+        #expect(result.frames == 25)
+        #expect(abs(result.output.duration - 1) < 0.2, "\(result.output.duration)")
+        #expect(try await engine.probe(out.path).duration > 0.8)
+        for report in reports.dropLast() where report.duration == nil {
+            #expect(report.percent == 0 && report.etaSeconds == nil, "\(report)")
+        }
+        #expect(zip(reports, reports.dropFirst()).allSatisfy { $0.position <= $1.position })
+    }
+
+    @Test(arguments: ["still.png", "still.jpg"])
+    func stillImagesAreRefused(_ name: String) async throws {
+        let dir = try Fixtures.tempDir()
+        let error = await #expect(throws: TranscodeError.self) {
+            _ = try await engine.transcode(input: try Fixtures.clip(name), output: dir.appendingPathComponent("o.mp4").path,
+                                           options: .preset("h264-480p")) { _ in }
+        }
+        #expect(error?.code == .inputUnsupported)
+        #expect(error?.message.contains("still image") == true, "\(String(describing: error))")
+    }
+
     @Test func audioOnlyInputForAudioPreset() async throws {
         let (result, _, _) = try await transcode(try Fixtures.clip("tone.wav"), "a.m4a", .preset("aac-audio"))
         #expect(!result.output.hasVideo)

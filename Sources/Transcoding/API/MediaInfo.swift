@@ -13,6 +13,9 @@ public struct MediaInfo: Sendable, Codable, Equatable {
         public var channels: Int?
         public var sampleRate: Int?
         public var bitRate: Int?
+        /// The discoverer's image flag (a video stream of one picture): the only sign of a still
+        /// image; a duration of 0 means only that the container did not say.
+        public var isImage: Bool?
     }
 
     /// Caps media type of the container, e.g. "video/quicktime"; empty for raw streams.
@@ -30,4 +33,5 @@ public struct MediaInfo: Sendable, Codable, Equatable {
     public var hasAudio: Bool { streams.contains { $0.kind == .audio } }
     public var video: Stream? { streams.first { $0.kind == .video } }
     public var audio: Stream? { streams.first { $0.kind == .audio } }
+    public var isStillImage: Bool { video?.isImage == true && !hasAudio }
 }

@@ -10,8 +10,12 @@ public struct TranscodeProgress: Sendable, Equatable {
     public var fps: Double?
     /// Estimated seconds left.
     public var etaSeconds: Double?
+    /// Video frames done so far, when the output has video.
+    public var frames: Int?
 
-    public init(percent: Double, position: Double, duration: Double?, fps: Double?, etaSeconds: Double?) {
+    /// `percent` is 0 while `duration` is unknown: only `position` and `frames` advance then.
+    public init(percent: Double, position: Double, duration: Double?, fps: Double?, etaSeconds: Double?, frames: Int? = nil) {
+        self.frames = frames
         self.percent = percent
         self.position = position
         self.duration = duration

@@ -98,7 +98,7 @@ public final class TranscodingEngine: Sendable {
         if !input.hasVideo && !input.hasAudio {
             throw TranscodeError(.inputUnsupported, "The input has no audio or video stream.")
         }
-        if input.hasVideo, input.duration == 0, !input.hasAudio {
+        if input.isStillImage {
             throw TranscodeError(.inputUnsupported, "The input is a still image, not a video.")
         }
         if plan.audioOnly, !input.hasAudio {

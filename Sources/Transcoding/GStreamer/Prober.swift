@@ -97,6 +97,7 @@ enum Prober {
             if den > 0 { s.frameRate = Double(gst_discoverer_video_info_get_framerate_num(v)) / Double(den) }
             let br = gst_discoverer_video_info_get_bitrate(v)
             s.bitRate = br > 0 ? Int(br) : nil
+            s.isImage = gst_discoverer_video_info_is_image(v) != 0
             return s
         }
         walk(gst_discoverer_info_get_audio_streams(info)) { a in

@@ -39,6 +39,8 @@ final class TranscodeJob: Sendable {
         var lastReport = start
         var lastReportFrames = 0
         var limitsChecked = built.fragmentSource == nil
+        // A stream without an index (MPEG-TS, a capture) may learn its duration while it plays.
+        var duration = duration
         var inputWarnings = false
         let mask = GST_MESSAGE_EOS.rawValue | GST_MESSAGE_ERROR.rawValue | GST_MESSAGE_WARNING.rawValue
 
@@ -86,9 +88,16 @@ final class TranscodeJob: Sendable {
                 let total = Double((now - start).components.seconds) + Double((now - start).components.attoseconds) / 1e18
                 let fps = built.countsFrames ? Double(frames - lastReportFrames) / max(elapsed, 0.001) : nil
                 let pos = max(0, position)
+                if duration == nil {
+                    var nanoseconds: gint64 = 0
+                    if gst_element_query_duration(element, GST_FORMAT_TIME, &nanoseconds) != 0, nanoseconds > 0 {
+                        duration = Double(nanoseconds) / Double(GStreamer.second)
+                    }
+                }
                 let percent = duration.map { $0 > 0 ? min(100, pos / $0 * 100) : 0 } ?? 0
                 let eta: Double? = (duration != nil && pos > 0) ? max(0, total * (duration! - pos) / pos) : nil
-                progress(TranscodeProgress(percent: percent, position: pos, duration: duration, fps: fps, etaSeconds: eta))
+                progress(TranscodeProgress(percent: percent, position: pos, duration: duration, fps: fps, etaSeconds: eta,
+                                           frames: built.countsFrames ? frames : nil))
                 lastReport = now
                 lastReportFrames = frames
             }

@@ -82,7 +82,10 @@ public struct WorkerConfiguration: Sendable {
         topology = Topology(
             jobsQueue: try string("TRANSCODER_JOBS_QUEUE", "transcoding_jobs"),
             progressQueue: try string("TRANSCODER_PROGRESS_QUEUE", "transcoding_progress"),
-            deliveryLimit: try int("TRANSCODER_DELIVERY_LIMIT", 5, 1...100)
+            deliveryLimit: try int("TRANSCODER_DELIVERY_LIMIT", 5, 1...100),
+            retry: FailurePolicy.Limits(maxAttempts: try int("TRANSCODER_MAX_ATTEMPTS", 8, 1...20),
+                                        baseDelay: try seconds("TRANSCODER_RETRY_DELAY", 5, 1...3600),
+                                        maxDelay: try seconds("TRANSCODER_RETRY_MAX_DELAY", 600, 1...86400))
         )
         concurrency = try int("TRANSCODER_CONCURRENCY", 1, 1...64)
         scratchDirectory = try string("TRANSCODER_SCRATCH_DIR", FileManager.default.temporaryDirectory.appendingPathComponent("transcoder").path)

@@ -9,6 +9,8 @@ import Foundation
 public struct ProgressMessage: Sendable, Equatable, Codable {
     public enum State: String, Sendable, Codable, CaseIterable {
         case queued, downloading, transcoding, uploading, completed, failed
+        /// The attempt failed for a passing reason; the job comes back after `retry_in_seconds`.
+        case retrying
 
         public var isFinal: Bool { self == .completed || self == .failed }
     }
@@ -22,23 +24,28 @@ public struct ProgressMessage: Sendable, Equatable, Codable {
     public var timestamp: String
     /// When this worker took the job.
     public var startedAt: String?
-    /// How many times the broker has handed this job out (1 for the first time).
+    /// Which attempt at the job this is (1 the first time): redeliveries and retries both count.
     public var attempt: Int?
     public var fps: Double?
     public var etaSeconds: Double?
+    // Transcoding only: what is done in media terms, the only advance while the duration is unknown.
+    public var frames: Int?
+    public var positionSeconds: Double?
     // Completed only.
     public var outputKey: String?
     public var outputSize: Int64?
     public var durationSeconds: Double?
-    // Failed only.
+    // Failed and retrying only.
     public var errorCode: JobFailure.Code?
     public var errorMessage: String?
+    // Retrying only: seconds until the job is back in the jobs queue.
+    public var retryInSeconds: Double?
 
     enum CodingKeys: String, CodingKey {
         case jobID = "job_id", progress, state, workerID = "worker_id", timestamp
-        case startedAt = "started_at", attempt, fps, etaSeconds = "eta_seconds"
+        case startedAt = "started_at", attempt, fps, etaSeconds = "eta_seconds", frames, positionSeconds = "position_seconds"
         case outputKey = "output_key", outputSize = "output_size", durationSeconds = "duration_seconds"
-        case errorCode = "error_code", errorMessage = "error_message"
+        case errorCode = "error_code", errorMessage = "error_message", retryInSeconds = "retry_in_seconds"
     }
 
     public init(jobID: String?, progress: Double, state: State, workerID: String, timestamp: Date = Date(),
@@ -65,11 +72,14 @@ public struct ProgressMessage: Sendable, Equatable, Codable {
         try c.encodeIfPresent(attempt, forKey: .attempt)
         try c.encodeIfPresent(fps, forKey: .fps)
         try c.encodeIfPresent(etaSeconds, forKey: .etaSeconds)
+        try c.encodeIfPresent(frames, forKey: .frames)
+        try c.encodeIfPresent(positionSeconds, forKey: .positionSeconds)
         try c.encodeIfPresent(outputKey, forKey: .outputKey)
         try c.encodeIfPresent(outputSize, forKey: .outputSize)
         try c.encodeIfPresent(durationSeconds, forKey: .durationSeconds)
         try c.encodeIfPresent(errorCode, forKey: .errorCode)
         try c.encodeIfPresent(errorMessage, forKey: .errorMessage)
+        try c.encodeIfPresent(retryInSeconds, forKey: .retryInSeconds)
     }
 
     public func encoded() -> [UInt8] {

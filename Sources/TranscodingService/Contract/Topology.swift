@@ -14,15 +14,21 @@ import RabbitMQ
 ///   both paths dead-letter into a headers exchange that keeps only messages marked
 ///   `x-final: true` (the completed/failed message of each job) in the results queue.
 ///   So progress ticks may be lost to an absent reader, a job's outcome never is.
+/// - Retries: a job that failed for a passing reason (``FailurePolicy``) waits in a delay
+///   queue of its backoff tier (per-queue TTL, so no message waits behind a longer one)
+///   and is dead-lettered by the broker back into the jobs queue when its time is up.
 public struct Topology: Sendable, Equatable {
     public var jobsQueue: String
     public var progressQueue: String
     public var deliveryLimit: Int
     public var progressTTL: Duration
     public var progressMaxLength: Int
+    public var retry: FailurePolicy.Limits
 
     public init(jobsQueue: String = "transcoding_jobs", progressQueue: String = "transcoding_progress",
-                deliveryLimit: Int = 5, progressTTL: Duration = .seconds(3600), progressMaxLength: Int = 100_000) {
+                deliveryLimit: Int = 5, progressTTL: Duration = .seconds(3600), progressMaxLength: Int = 100_000,
+                retry: FailurePolicy.Limits = .init()) {
+        self.retry = retry
         self.jobsQueue = jobsQueue
         self.progressQueue = progressQueue
         self.deliveryLimit = deliveryLimit
@@ -31,6 +37,10 @@ public struct Topology: Sendable, Equatable {
     }
 
     public var deadLetterQueue: String { jobsQueue + ".dead" }
+    /// The delay queue of one backoff tier, named by its delay: workers with other retry
+    /// settings declare other queues instead of clashing on one.
+    public func retryQueue(tier: Duration) -> String { jobsQueue + ".retry.\(tier.components.seconds)s" }
+    public var retryQueues: [String] { FailurePolicy.tiers(retry).map(retryQueue) }
     /// Where final progress messages go when they expire or overflow unread.
     public var resultsQueue: String { progressQueue + ".results" }
     var progressOverflowExchange: String { progressQueue + ".overflow" }
@@ -43,6 +53,10 @@ public struct Topology: Sendable, Equatable {
     /// Headers a dead-lettered job carries.
     public static let failureCodeHeader = "x-failure-code"
     public static let failureMessageHeader = "x-failure-message"
+    /// Attempts made before this copy of the job was published (retries only).
+    public static let attemptsHeader = "x-attempts"
+    /// One line per failed attempt that was retried: "attempt N (worker, time): code: message".
+    public static let attemptHistoryHeader = "x-attempt-history"
 
     /// Where the broker dead-letters jobs (delivery limit reached): fanned out to the
     /// dead-letter queue and to a queue workers read to report those jobs as failed.
@@ -67,6 +81,14 @@ public struct Topology: Sendable, Equatable {
             "x-dead-letter-exchange": .string(progressOverflowExchange),
         ])
     }
+    func retrySpec(tier: Duration) -> QueueSpec {
+        let ms = tier.components.seconds * 1000 + tier.components.attoseconds / 1_000_000_000_000_000
+        return QueueSpec(name: retryQueue(tier: tier), arguments: [
+            "x-message-ttl": .int(ms),
+            "x-dead-letter-exchange": .string(""),
+            "x-dead-letter-routing-key": .string(jobsQueue),
+        ])
+    }
     var results: QueueSpec {
         QueueSpec(name: resultsQueue, arguments: ["x-queue-type": .string("quorum")])
     }
@@ -80,6 +102,7 @@ public struct Topology: Sendable, Equatable {
         try await connection.bind(BindingSpec(queue: deadLetterQueue, exchange: deadLetterExchange))
         try await connection.bind(BindingSpec(queue: deadLetterNotifyQueue, exchange: deadLetterExchange))
         _ = try await connection.declare(queue: jobs)
+        for tier in FailurePolicy.tiers(retry) { _ = try await connection.declare(queue: retrySpec(tier: tier)) }
         try await connection.declare(exchange: ExchangeSpec(name: progressOverflowExchange, kind: .headers))
         _ = try await connection.declare(queue: results)
         try await connection.bind(BindingSpec(queue: resultsQueue, exchange: progressOverflowExchange, routingKey: "",

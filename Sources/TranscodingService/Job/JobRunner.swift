@@ -60,7 +60,8 @@ public struct JobRunner: Sendable {
         let fpsGauge = Gauge(label: "transcoder_transcode_fps")
         let output = try await timed("transcode") {
             try await transcode.run(input: input.path, outputKey: job.outputKey, options: options, in: scratch) { p in
-                reporter.update(.transcoding, fraction: p.percent / 100, fps: p.fps, eta: p.etaSeconds)
+                reporter.update(.transcoding, fraction: p.percent / 100, fps: p.fps, eta: p.etaSeconds,
+                                frames: p.frames, position: p.position)
                 if let fps = p.fps { fpsGauge.record(fps) }
             }
         }

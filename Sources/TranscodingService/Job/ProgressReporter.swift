@@ -39,7 +39,8 @@ final class ProgressReporter: Sendable {
     }
 
     /// Reports `fraction` (0...1) of a stage. Callable from any thread.
-    func update(_ stage: ProgressMessage.State, fraction: Double, fps: Double? = nil, eta: Double? = nil) {
+    func update(_ stage: ProgressMessage.State, fraction: Double, fps: Double? = nil, eta: Double? = nil,
+                frames: Int? = nil, position: Double? = nil) {
         let span: ClosedRange<Double> = switch stage {
         case .downloading: Span.download
         case .transcoding: Span.transcode
@@ -59,6 +60,8 @@ final class ProgressReporter: Sendable {
             m.startedAt = base.startedAt
             m.fps = fps.flatMap { $0.isFinite ? ($0 * 10).rounded() / 10 : nil }
             m.etaSeconds = eta.flatMap { $0.isFinite && $0 >= 0 ? $0.rounded() : nil }
+            m.frames = frames
+            m.positionSeconds = position.flatMap { $0.isFinite && $0 >= 0 ? ($0 * 10).rounded() / 10 : nil }
             return m
         }
         if let message { continuation.yield(message) }

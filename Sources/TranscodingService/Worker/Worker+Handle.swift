@@ -11,7 +11,9 @@ extension Worker {
         defer { inFlight.leave() }
         let clock = ContinuousClock()
         let started = clock.now
-        let attempt = (delivery.deliveryCount ?? (delivery.redelivered ? 1 : 0)) + 1
+        // Retries are new messages carrying the attempts before them; redeliveries count on top.
+        let earlier = Int(delivery.properties.headers[Topology.attemptsHeader]?.intValue ?? 0)
+        let attempt = earlier + (delivery.deliveryCount ?? (delivery.redelivered ? 1 : 0)) + 1
         var logger = self.logger
         logger[metadataKey: "amqp.delivery_tag"] = "\(delivery.deliveryTag)"
         logger[metadataKey: "job.attempt"] = "\(attempt)"
@@ -25,7 +27,7 @@ extension Worker {
                                           workerID: configuration.workerID, attempt: attempt)
             message.errorCode = error.code
             message.errorMessage = error.message
-            await settleFailure(delivery, failure: error, message: message, publisher: publisher, logger: logger)
+            await settleFailure(delivery, failure: error, message: message, attempt: attempt, publisher: publisher, logger: logger)
             return
         }
         logger[metadataKey: "job.id"] = "\(job.jobID)"
@@ -63,7 +65,7 @@ extension Worker {
             var message = reporter.final(.failed)
             message.errorCode = failure.code
             message.errorMessage = failure.message
-            await settleFailure(delivery, failure: failure, message: message, publisher: publisher, logger: logger)
+            await settleFailure(delivery, failure: failure, message: message, attempt: attempt, publisher: publisher, logger: logger)
             outcome = .failed
         } catch {
             await reporter.close()
@@ -80,10 +82,40 @@ extension Worker {
         }
     }
 
-    /// Reports the failure, keeps the job in the dead-letter queue with its reason, then acks.
-    /// If the copy cannot be made, rejecting lets the broker dead-letter it instead.
-    func settleFailure(_ delivery: AMQPDelivery, failure: JobFailure, message: ProgressMessage,
+    /// Settles a failed attempt as ``FailurePolicy`` decides: a retry goes to its delay
+    /// queue, anything else to the dead-letter queue with its reason; then the delivery is
+    /// acked. If the copy cannot be made, a retry is requeued and a dead letter rejected
+    /// (the broker dead-letters it), so the job is never lost.
+    func settleFailure(_ delivery: AMQPDelivery, failure: JobFailure, message: ProgressMessage, attempt: Int,
                        publisher: ProgressPublisher, logger: Logger) async {
+        let topology = configuration.topology
+        var properties = delivery.properties
+        properties.persistent = true
+        // The broker's own bookkeeping of this copy; a new copy starts its own.
+        properties.headers["x-delivery-count"] = nil
+        let decision = FailurePolicy.decide(failure.code, attempt: attempt, limits: topology.retry,
+                                            jitter: Double.random(in: 0...1))
+        if case .retry(let delay, let tier) = decision {
+            logger.notice("job failed for a passing reason; retrying", metadata: [
+                "error.code": "\(failure.code.rawValue)", "error": "\(failure.message)", "retry.delay": "\(delay)"])
+            Counter(label: "transcoder_jobs_total", dimensions: [("outcome", "retried")]).increment()
+            var retrying = message
+            retrying.state = .retrying
+            let ms = max(1, delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)
+            retrying.retryInSeconds = (Double(ms) / 100).rounded() / 10
+            properties.headers[Topology.attemptsHeader] = .int(Int64(attempt))
+            properties.headers[Topology.attemptHistoryHeader] = .array(history(properties, attempt: attempt, failure, message))
+            properties.expiration = String(ms)
+            do {
+                try? await publisher.publishFinal(retrying, logger: logger)
+                try await publisher.connection.publish(delivery.body, routingKey: topology.retryQueue(tier: tier),
+                                                       properties: properties)
+                try await delivery.ack()
+            } catch {
+                try? await delivery.nack(requeue: true)
+            }
+            return
+        }
         logger.warning("job failed", metadata: ["error.code": "\(failure.code.rawValue)", "error": "\(failure.message)"])
         Counter(label: "transcoder_jobs_total", dimensions: [("outcome", "failed")]).increment()
         do {
@@ -91,20 +123,29 @@ extension Worker {
         } catch {
             logger.error("could not report the failure", metadata: ["error": "\(error)"])
         }
-        var properties = delivery.properties
-        properties.persistent = true
+        properties.expiration = nil
         properties.headers[Topology.failureCodeHeader] = .string(failure.code.rawValue)
         properties.headers[Topology.failureMessageHeader] = .string(failure.message)
         properties.headers["x-failed-by"] = .string(configuration.workerID)
         properties.headers["x-failed-at"] = .string(message.timestamp)
-        properties.headers["x-original-queue"] = .string(configuration.topology.jobsQueue)
+        properties.headers["x-original-queue"] = .string(topology.jobsQueue)
+        if attempt > 1 { properties.headers[Topology.attemptsHeader] = .int(Int64(attempt)) }
         do {
-            try await publisher.connection.publish(delivery.body, routingKey: configuration.topology.deadLetterQueue,
+            try await publisher.connection.publish(delivery.body, routingKey: topology.deadLetterQueue,
                                                    properties: properties)
             try await delivery.ack()
         } catch {
             try? await delivery.reject(requeue: false)
         }
+    }
+
+    /// The attempt history so far plus this attempt, one line each.
+    private func history(_ properties: MessageProperties, attempt: Int, _ failure: JobFailure,
+                         _ message: ProgressMessage) -> [AMQPValue] {
+        var lines: [AMQPValue] = []
+        if case .array(let earlier)? = properties.headers[Topology.attemptHistoryHeader] { lines = earlier }
+        lines.append(.string("attempt \(attempt) (\(configuration.workerID), \(message.timestamp)): \(failure.code.rawValue): \(failure.message)"))
+        return lines
     }
 
     /// Jobs the broker gave up on (delivery limit: workers kept dying on them) get their

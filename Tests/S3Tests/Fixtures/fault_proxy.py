@@ -9,6 +9,7 @@ actions" makes the first requests whose method matches and whose path+query cont
 substring fail, one action each in order: 503 (SlowDown XML), 500 (InternalError XML), reset
 (close the connection without answering), sleep (3 s, then pass), then pass through. Every request is logged as
 "<method> <path?query> <action>" so tests can count attempts. Exits after --lifetime seconds.
+SIGUSR1 starts an outage (every connection is reset at once, logged "down"), SIGUSR2 ends it.
 """
 import argparse, os, signal, socket, sys, threading, time
 
@@ -24,6 +25,7 @@ ap.add_argument("--upstream", default="127.0.0.1:7480")
 ap.add_argument("--rule", action="append", default=[])
 ap.add_argument("--log", required=True)
 ap.add_argument("--lifetime", type=float, default=300)
+ap.add_argument("--port", type=int, default=0)
 a = ap.parse_args()
 uhost, uport = a.upstream.rsplit(":", 1)
 rules = []
@@ -32,6 +34,9 @@ for r in a.rule:
     method, _, needle = head.partition(" ")
     rules.append([method, needle, actions.split(",")])
 lock = threading.Lock()
+down = threading.Event()
+signal.signal(signal.SIGUSR1, lambda *_: down.set())
+signal.signal(signal.SIGUSR2, lambda *_: down.clear())
 logf = open(a.log, "a", buffering=1)
 
 ERR = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code>"
@@ -107,14 +112,14 @@ def handle(conn):
         for l in headers:
             if l.lower().startswith("content-length:"):
                 length = int(l.split(":", 1)[1])
-        action = "pass"
+        action = "down" if down.is_set() else "pass"
         with lock:
             for rule in rules:
-                if rule[0] == method and rule[1] in target and rule[2]:
+                if action == "pass" and rule[0] == method and rule[1] in target and rule[2]:
                     action = rule[2].pop(0)
                     break
         logf.write(f"{method} {target} {action}\n")
-        if action == "reset":
+        if action in ("reset", "down"):
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
             return
         body = read_body(conn, rest, length)
@@ -138,7 +143,7 @@ def handle(conn):
 
 srv = socket.socket()
 srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", 0))
+srv.bind(("127.0.0.1", a.port))
 srv.listen(64)
 print(f"PORT {srv.getsockname()[1]}", flush=True)
 deadline = time.time() + a.lifetime

@@ -1,0 +1,66 @@
+/// What happens to a delivery whose job failed: the one place that tells a bad job from a
+/// passing outage.
+///
+/// Permanent failures (the job, its options or its input are at fault) are dead-lettered at
+/// once: running them again gives the same result. Transient ones (storage unreachable,
+/// scratch disk full, a timeout on a loaded host, a fault of the worker) go back to the jobs
+/// queue through a delay queue, after an exponential backoff with jitter, until
+/// `maxAttempts` attempts have been made; then they are dead-lettered too.
+public enum FailurePolicy {
+    public struct Limits: Sendable, Equatable {
+        /// Attempts in all, the first included; 1 turns retries off.
+        public var maxAttempts: Int
+        /// Delay before the second attempt; each later one doubles it, up to `maxDelay`.
+        public var baseDelay: Duration
+        public var maxDelay: Duration
+
+        public init(maxAttempts: Int = 8, baseDelay: Duration = .seconds(5), maxDelay: Duration = .seconds(600)) {
+            self.maxAttempts = maxAttempts
+            self.baseDelay = baseDelay
+            self.maxDelay = maxDelay
+        }
+    }
+
+    public enum Decision: Sendable, Equatable {
+        case deadLetter
+        /// Back to the jobs queue through the delay queue of `tier` after `delay` (≤ the tier).
+        case retry(delay: Duration, tier: Duration)
+    }
+
+    public static func isTransient(_ code: JobFailure.Code) -> Bool {
+        switch code {
+        case .storageUnavailable, .insufficientDisk, .timedOut, .internalError: true
+        case .invalidJob, .invalidOptions, .forbiddenOptions, .inputNotFound, .storageDenied, .inputUnreadable,
+             .inputCorrupt, .inputUnsupported, .encoderFailed, .deliveryLimit: false
+        }
+    }
+
+    /// `attempt` is the attempt that just failed (1 the first time); `jitter` in 0...1 picks
+    /// the delay within the upper half of the tier ("equal jitter"), so workers that failed
+    /// together do not come back together.
+    public static func decide(_ code: JobFailure.Code, attempt: Int, limits: Limits, jitter: Double) -> Decision {
+        guard isTransient(code), attempt < limits.maxAttempts else { return .deadLetter }
+        let tier = delayTier(afterAttempt: attempt, limits: limits)
+        let fraction = 0.5 + 0.5 * min(1, max(0, jitter))
+        let milliseconds = (Double(tier.components.seconds) * 1000 + Double(tier.components.attoseconds) / 1e15) * fraction
+        return .retry(delay: .milliseconds(Int64(milliseconds.rounded())), tier: tier)
+    }
+
+    /// The un-jittered delay after `attempt`: base × 2^(attempt−1), at most `maxDelay`.
+    public static func delayTier(afterAttempt attempt: Int, limits: Limits) -> Duration {
+        let doublings = min(max(0, attempt - 1), 30)
+        let delay = limits.baseDelay * (1 << doublings)
+        return min(delay, limits.maxDelay)
+    }
+
+    /// Every tier the limits can produce, shortest first: the delay queues a worker declares.
+    public static func tiers(_ limits: Limits) -> [Duration] {
+        guard limits.maxAttempts > 1 else { return [] }
+        var tiers: [Duration] = []
+        for attempt in 1..<limits.maxAttempts {
+            let tier = delayTier(afterAttempt: attempt, limits: limits)
+            if tiers.last != tier { tiers.append(tier) }
+        }
+        return tiers
+    }
+}
