@@ -26,6 +26,7 @@ struct WatchCommand: AsyncParsableCommand {
                 if let fps = message.fps { line += " \(fps) fps" }
                 if let eta = message.etaSeconds { line += " eta \(Int(eta))s" }
                 if let code = message.errorCode { line += " \(code.rawValue): \(message.errorMessage ?? "")" }
+                if let retry = message.retryInSeconds { line += " (attempt \(message.attempt ?? 1); next in \(retry) s)" }
                 if message.state == .completed { line += " -> \(message.outputKey ?? "") (\(message.outputSize ?? 0) bytes)" }
                 print(line)
             }
