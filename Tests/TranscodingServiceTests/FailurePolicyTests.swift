@@ -42,7 +42,7 @@ struct FailurePolicyTests {
 
     @Test func tiersAreTheDistinctDelaysShortestFirst() {
         #expect(FailurePolicy.tiers(limits) == [.seconds(5), .seconds(10), .seconds(20), .seconds(30)])
-        #expect(FailurePolicy.tiers(.init()) == [.seconds(5), .seconds(10), .seconds(20), .seconds(40)])
+        #expect(FailurePolicy.tiers(.init()) == [5, 10, 20, 40, 80, 160, 320].map { .seconds($0) })  // the defaults
         let topology = Topology(jobsQueue: "jobs", retry: limits)
         #expect(topology.retryQueues == ["jobs.retry.5s", "jobs.retry.10s", "jobs.retry.20s", "jobs.retry.30s"])
     }
