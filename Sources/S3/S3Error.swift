@@ -9,6 +9,12 @@ public struct S3Error: Error, CustomStringConvertible, Sendable {
     public var requestId: String?
     public var key: String?
     public var status: Int?
+    /// The bucket and endpoint (`http://127.0.0.1:7480`, or AWS's host) of the failed request,
+    /// filled in by the client so that a message can name where it went.
+    public var bucket: String?
+    public var endpoint: String?
+    /// Requests sent before giving up, when the client retried.
+    public var attempts: Int?
 
     public init(code: String, message: String, requestId: String? = nil, key: String? = nil, status: Int? = nil) {
         self.code = code
@@ -17,6 +23,13 @@ public struct S3Error: Error, CustomStringConvertible, Sendable {
         self.key = key
         self.status = status
     }
+
+    /// The bucket does not exist (S3's `NoSuchBucket`; a bodiless HEAD 404 cannot tell a
+    /// missing bucket from a missing key).
+    public var isNoSuchBucket: Bool { code == "NoSuchBucket" }
+
+    /// No answer at all: refused, reset, timed out, name not resolved.
+    public var isUnreachable: Bool { ["ConnectionError", "Timeout"].contains(code) }
 
     /// The object, bucket or upload does not exist: retrying will not help.
     public var isNotFound: Bool {
@@ -40,13 +53,24 @@ public struct S3Error: Error, CustomStringConvertible, Sendable {
         ].contains(code)
     }
 
+    /// One line for logs: what failed where, S3's code and message; no type name, no secret.
     public var description: String {
-        var s = "S3Error(\(code)"
-        if let status { s += ", HTTP \(status)" }
-        if let key { s += ", key: \(key)" }
-        s += "): \(message)"
+        var s = "S3 request"
+        if let key { s += " for '\(key)'" }
+        if let bucket { s += " in bucket '\(bucket)'" }
+        if let endpoint { s += " at \(endpoint)" }
+        s += " failed: \(code)"
+        if let status { s += " (HTTP \(status))" }
+        let text = Self.oneLine(message)
+        if !text.isEmpty { s += ", \(text)" }
+        if let attempts, attempts > 1 { s += ", after \(attempts) attempts" }
         if let requestId { s += " [request id \(requestId)]" }
         return s
+    }
+
+    /// Collapses the white space (new lines included) of a server's or library's text.
+    package static func oneLine(_ text: String) -> String {
+        text.split(whereSeparator: \.isWhitespace).joined(separator: " ")
     }
 }
 

@@ -36,7 +36,7 @@ struct RunCommand: AsyncParsableCommand {
             print(String(format: "%@: %@, %.1f s of media in %.1f s", output, describe(result.output), result.output.duration, seconds))
         } catch {
             bar.withLock { $0.finish() }
-            FileHandle.standardError.write(Data("failed: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("transcoder: cannot transcode '\(input)': \(error)\n".utf8))
             throw ExitCode.failure
         }
     }

@@ -32,7 +32,10 @@ struct SubmitCommand: AsyncParsableCommand {
         _ = try JobRequest.decode(Array(try JSONEncoder().encode(job)))
 
         if let file {
-            let storage = S3Client(configuration: configuration.s3)
+            // Retries are the client's business: the one line a person reads is the outcome.
+            var quiet = Logger(label: "s3")
+            quiet.logLevel = .error
+            let storage = S3Client(configuration: configuration.s3, logger: quiet)
             do {
                 try await storage.upload(file: file, to: inputKey)
                 try await storage.shutdown()

@@ -42,7 +42,9 @@ struct WorkerCommand: AsyncParsableCommand {
 /// Loads the configuration or stops with one line naming the bad setting.
 func loadConfiguration(_ envFile: String, requireStorage: Bool = true) async throws -> WorkerConfiguration {
     do {
-        return try await WorkerConfiguration.load(environmentFile: envFile, requireStorage: requireStorage)
+        let configuration = try await WorkerConfiguration.load(environmentFile: envFile, requireStorage: requireStorage)
+        LoadedConfiguration.set(configuration)
+        return configuration
     } catch {
         FileHandle.standardError.write(Data("transcoder: configuration error: \(error)\n".utf8))
         throw ExitCode(78)  // EX_CONFIG

@@ -5,6 +5,9 @@ public struct AMQPError: Error, CustomStringConvertible, Sendable, Equatable {
     public enum Code: String, Sendable, Hashable {
         case invalidConfiguration
         case authenticationFailed
+        /// Login worked but the broker would not open the vhost: it does not exist, or the
+        /// user has no permissions on it.
+        case vhostRefused
         case unreachable
         case tls
         case accessRefused
@@ -37,5 +40,6 @@ public struct AMQPError: Error, CustomStringConvertible, Sendable, Equatable {
         self.replyCode = replyCode
     }
 
-    public var description: String { "AMQPError.\(code.rawValue): \(message)" }
+    /// The message alone: it already says what happened and what to do; ``code`` is for code.
+    public var description: String { message }
 }

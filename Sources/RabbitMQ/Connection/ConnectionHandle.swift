@@ -94,7 +94,7 @@ final class ConnectionHandle: @unchecked Sendable {
             case 403 where text.contains("Login was refused") || text.contains("ACCESS_REFUSED - Login"):
                 return AMQPError(.authenticationFailed, "the broker refused the login of \(who): wrong user name or password; check the credentials in the AMQP URL", replyCode: 403)
             case 530, 403:
-                return AMQPError(.accessRefused, "\(who) may not open the vhost: \(text); check that the vhost exists and the user has permissions on it (rabbitmqctl set_permissions)", replyCode: close.reply_code)
+                return AMQPError(.vhostRefused, "\(who) may not open the vhost: \(text); check that the vhost exists and the user has permissions on it (rabbitmqctl set_permissions)", replyCode: close.reply_code)
             default:
                 return AMQPError(.protocolError, "the broker closed the connection during login of \(who): \(close.reply_code) \(text)", replyCode: close.reply_code)
             }

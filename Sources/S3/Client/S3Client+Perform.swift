@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 
 extension S3Client {
     /// Sends `request`, retrying transient faults with exponential backoff and full jitter.
@@ -18,9 +19,12 @@ extension S3Client {
             do {
                 return try await performOnce(request, handle: handle)
             } catch {
-                let s3Error = Self.classify(error, key: request.key)
+                var s3Error = Self.classify(error, key: request.key)
                 if Task.isCancelled || error is CancellationError { throw error }
                 guard s3Error.isTransient, attempt < configuration.maxAttempts else {
+                    s3Error.bucket = s3Error.bucket ?? configuration.bucket
+                    s3Error.endpoint = s3Error.endpoint ?? configuration.endpoint ?? endpoint.base
+                    if attempt > 1 { s3Error.attempts = attempt }
                     throw s3Error
                 }
                 let delay = backoff(attempt: attempt)
@@ -105,18 +109,43 @@ extension S3Client {
         }
     }
 
-    /// Maps transport errors (resets, timeouts, closed connections) to a transient ``S3Error``;
-    /// the description of the underlying error carries no credentials (we never put any in URLs).
+    /// Maps transport errors (resets, timeouts, closed connections) to a transient ``S3Error``
+    /// whose message says what happened in words (`connection refused`), not as a type dump;
+    /// the underlying error carries no credentials (we never put any in URLs).
     static func classify(_ error: any Error, key: String?) -> S3Error {
         if let e = error as? S3Error { return e }
         if let e = error as? HTTPClientError {
             switch e {
-            case .readTimeout, .connectTimeout, .deadlineExceeded, .writeTimeout:
-                return S3Error(code: "Timeout", message: "\(e)", key: key)
+            case .readTimeout, .writeTimeout, .deadlineExceeded:
+                return S3Error(code: "Timeout", message: "no answer in time", key: key)
+            case .connectTimeout:
+                return S3Error(code: "Timeout", message: "connecting timed out", key: key)
             default:
                 break
             }
         }
-        return S3Error(code: "ConnectionError", message: String(describing: error), key: key)
+        return S3Error(code: "ConnectionError", message: transportCause(error), key: key)
+    }
+
+    /// A few words for a transport failure: the errno text of a refused or reset connection,
+    /// a DNS failure, or the error's own description when it is none of those.
+    static func transportCause(_ error: any Error) -> String {
+        if let e = error as? NIOConnectionError {
+            if e.dnsAError != nil || e.dnsAAAAError != nil { return "host name \(e.host) not found" }
+            if let io = e.connectionErrors.lazy.compactMap({ $0.error as? IOError }).first {
+                return String(cString: strerror(io.errnoCode)).lowercased()
+            }
+            return "cannot connect to \(e.host):\(e.port)"
+        }
+        if let io = error as? IOError { return String(cString: strerror(io.errnoCode)).lowercased() }
+        if let e = error as? HTTPClientError {
+            switch e {
+            case .remoteConnectionClosed: return "the server closed the connection"
+            case .cancelled: return "cancelled"
+            default: break
+            }
+        }
+        if let e = error as? ChannelError, case .ioOnClosedChannel = e { return "the connection was closed" }
+        return S3Error.oneLine(String(describing: error))
     }
 }

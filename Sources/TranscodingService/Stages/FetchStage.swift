@@ -12,8 +12,13 @@ struct FetchStage: Sendable {
         let info: S3ObjectInfo
         do {
             info = try await storage.head(key)
+        } catch let error as S3Error where error.isNotFound {
+            // A HEAD 404 has no body: ask the bucket itself whether it is the bucket that is missing.
+            var cause: any Error = error
+            do { _ = try await storage.listPage(prefix: key, maxKeys: 1) } catch let list as S3Error where list.isNoSuchBucket { cause = list } catch {}
+            throw JobFailure(storage: cause, key: key, input: true, bucket: storage.configuration.bucket)
         } catch {
-            throw JobFailure(storage: error, key: key, input: true)
+            throw JobFailure(storage: error, key: key, input: true, bucket: storage.configuration.bucket)
         }
         if let free = scratch.freeBytes(), free < info.size * 2 + minimumFreeBytes {
             throw JobFailure(.insufficientDisk,
@@ -29,31 +34,7 @@ struct FetchStage: Sendable {
             progress(1)
             return (path, size)
         } catch {
-            throw JobFailure(storage: error, key: key, input: true)
-        }
-    }
-}
-
-extension JobFailure {
-    /// Maps a storage error once, for fetch and store alike; S3Error's description carries
-    /// no secret or signature, so it may be shown.
-    init(storage error: any Error, key: String, input: Bool) {
-        if error is CancellationError {
-            self.init(.internalError, "cancelled")
-            return
-        }
-        guard let s3 = error as? S3Error else {
-            self.init(.storageUnavailable, "storage request for '\(key)' failed: \(error)")
-            return
-        }
-        if s3.isNotFound {
-            self.init(input ? .inputNotFound : .storageDenied,
-                      input ? "input object '\(key)' does not exist in the bucket"
-                            : "the bucket does not exist or cannot be written (\(s3.code))")
-        } else if s3.isAccessDenied {
-            self.init(.storageDenied, "storage refused access to '\(key)' (\(s3.code)): check the worker's credentials and bucket policy")
-        } else {
-            self.init(.storageUnavailable, "storage kept failing for '\(key)' after retries (\(s3.code))")
+            throw JobFailure(storage: error, key: key, input: true, bucket: storage.configuration.bucket)
         }
     }
 }

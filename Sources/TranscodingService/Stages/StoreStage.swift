@@ -11,7 +11,7 @@ struct StoreStage: Sendable {
         do {
             return try await storage.upload(file: file, to: key, contentType: Container.forOutputKey(key).mimeType, progress: progress)
         } catch {
-            throw JobFailure(storage: error, key: key, input: false)
+            throw JobFailure(storage: error, key: key, input: false, bucket: storage.configuration.bucket)
         }
     }
 }

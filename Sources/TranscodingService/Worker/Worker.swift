@@ -40,6 +40,7 @@ public final class Worker: Service {
         try FileManager.default.createDirectory(atPath: configuration.scratchDirectory, withIntermediateDirectories: true)
         let orphans = ScratchDirectory.removeOrphans(root: configuration.scratchDirectory)
         if orphans > 0 { logger.notice("removed scratch directories of dead workers", metadata: ["count": "\(orphans)"]) }
+        try await checkStorage()
         let amqp = try await connect()
         defer { Task { await amqp.close() } }
         status.set(connection: amqp, storage: storage)
@@ -93,6 +94,20 @@ public final class Worker: Service {
         }
     }
 
+    /// A missing bucket or refused credentials stop the worker at start, before it takes jobs
+    /// it could only fail; storage that does not answer (yet) is only logged, since it may come
+    /// back, and `/readyz` reports it meanwhile.
+    private func checkStorage() async throws {
+        do {
+            _ = try await storage.listPage(prefix: "transcoder-readyz/", maxKeys: 1)
+        } catch let error as S3Error where !error.isTransient {
+            throw error
+        } catch {
+            logger.warning("storage not reachable at start; jobs fail with storage_unavailable until it is", metadata: [
+                "error": "\(ErrorAdvice.sentence(for: error, configuration: configuration))"])
+        }
+    }
+
     /// Connects, waiting for a broker that is still starting (unreachable) for up to a minute;
     /// bad credentials or TLS problems fail at once.
     private func connect() async throws -> AMQPConnection {
@@ -105,7 +120,8 @@ public final class Worker: Service {
             do {
                 return try await AMQPConnection.connect(config, logger: Logger(label: "amqp"))
             } catch let error as AMQPError where error.code == .unreachable && clock.now < deadline {
-                logger.warning("broker not reachable yet, retrying", metadata: ["error": "\(error)"])
+                logger.warning("broker not reachable yet, retrying", metadata: [
+                    "error": "\(ErrorAdvice.sentence(for: error, configuration: configuration))"])
                 try await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
             }

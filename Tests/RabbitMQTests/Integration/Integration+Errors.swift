@@ -14,12 +14,12 @@ extension Integration {
         }
     }
 
-    @Test func unknownVhostIsAccessRefused() async throws {
+    @Test func unknownVhostIsRefused() async throws {
         do {
             _ = try await AMQPConnection.connect(AMQPConfiguration(url: "amqp://guest:guest@localhost:5672/no-such-vhost"))
             Issue.record("login to a missing vhost succeeded")
         } catch let e as AMQPError {
-            #expect(e.code == .accessRefused)
+            #expect(e.code == .vhostRefused)
             #expect(e.message.contains("no-such-vhost"))
         }
     }
