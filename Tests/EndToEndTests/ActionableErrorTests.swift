@@ -138,9 +138,10 @@ import TranscodingService
                               secrets: [Stack.secretKey])
 
         // Storage that does not answer may come back: the worker warns and keeps running, and a
-        // job fails with a reason that names the endpoint and the worker's setting.
+        // job fails with a reason that names the endpoint and the worker's setting (one attempt,
+        // so that the first failure is the final one rather than `retrying`).
         try await World.with { world in
-            let worker = try world.startWorker(extra: ["AWS_S3_ENDPOINT_URL": endpoint])
+            let worker = try world.startWorker(extra: ["AWS_S3_ENDPOINT_URL": endpoint, "TRANSCODER_MAX_ATTEMPTS": "1"])
             let key = "in/unreachable-\(world.id).mp4"
             let progress = try await world.client.follow(jobIDs: ["unreachable"])
             try await world.client.submit(JobRequest(jobID: "unreachable", inputKey: key, outputKey: "out/u.mp4", preset: "h264-480p"))

@@ -1,4 +1,5 @@
 import Configuration
+import Foundation
 import Testing
 @testable import TranscodingService
 
@@ -40,6 +41,17 @@ struct ConfigurationTests {
             #expect(line.contains(expected), "\(line)")
             #expect(!line.contains("\n"))
             #expect(!line.contains("s3cr3t-value"))
+        }
+    }
+
+    @Test func anUnreadableEnvironmentFileIsNamedNotDumped() async {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("env-\(UInt32.random(in: 0...UInt32.max))").path
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        await #expect {
+            try await WorkerConfiguration.load(environmentFile: directory, environment: seed)
+        } throws: { error in
+            "\(error)" == "cannot read the environment file '\(directory)' (it is a directory): make it a readable file or pass another one with --env-file"
         }
     }
 }

@@ -44,6 +44,10 @@ public final class S3Client: Sendable {
             config.timeout = .init(connect: .seconds(10), read: .seconds(60))
             config.connectionPool = .init(idleTimeout: .seconds(30),
                                           concurrentHTTP1ConnectionsPerHostSoftLimit: max(8, configuration.concurrency * 2))
+            // A refused connection fails the request at once: our own retries (backoff, jitter,
+            // attempt count in the error) decide, rather than the pool re-dialling for the
+            // whole connect timeout on each of them.
+            config.connectionPool.retryConnectionEstablishment = false
             config.decompression = .disabled
             config.redirectConfiguration = .disallow
             self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)

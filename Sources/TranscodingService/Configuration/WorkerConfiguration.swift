@@ -35,10 +35,20 @@ public struct WorkerConfiguration: Sendable {
     public static func load(environmentFile: String = ".env", requireStorage: Bool = true,
                             environment: [String: String] = ProcessInfo.processInfo.environment) async throws -> WorkerConfiguration {
         let secrets: SecretsSpecifier<String, String> = .specific(["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AMQP_URL"])
+        let file: EnvironmentVariablesProvider
+        do {
+            file = try await EnvironmentVariablesProvider(environmentFilePath: FilePath(environmentFile), allowMissing: true,
+                                                          secretsSpecifier: secrets)
+        } catch {
+            // The provider's error is a Foundation dump; the person needs the path, the cause and the fix.
+            var info = stat()
+            let cause = stat(environmentFile, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR ? "it is a directory"
+                : access(environmentFile, R_OK) != 0 ? String(cString: strerror(errno)).lowercased() : "not a text file"
+            throw Invalid(description: "cannot read the environment file '\(environmentFile)' (\(cause)): "
+                            + "make it a readable file or pass another one with --env-file")
+        }
         let reader = ConfigReader(providers: [
-            EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: secrets),
-            try await EnvironmentVariablesProvider(environmentFilePath: FilePath(environmentFile), allowMissing: true,
-                                                   secretsSpecifier: secrets),
+            EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: secrets), file,
         ])
         return try WorkerConfiguration(reader: reader, requireStorage: requireStorage)
     }
