@@ -139,6 +139,8 @@ static inline GstFlowReturn cgst_audio_decoder_error(GstAudioDecoder *dec, const
     return ret;
 }
 static inline gint cgst_video_info_comp_height(const GstVideoInfo *info, guint comp) { return GST_VIDEO_INFO_COMP_HEIGHT(info, comp); }
+static inline GstVideoFieldOrder cgst_video_info_field_order(const GstVideoInfo *info) { return GST_VIDEO_INFO_FIELD_ORDER(info); }
+static inline void cgst_video_info_set_field_order(GstVideoInfo *info, GstVideoFieldOrder order) { GST_VIDEO_INFO_FIELD_ORDER(info) = order; }
 static inline guint cgst_video_info_n_planes(const GstVideoInfo *info) { return GST_VIDEO_INFO_N_PLANES(info); }
 static inline void cgst_buffer_flag_set(GstBuffer *b, guint flags) { GST_BUFFER_FLAG_SET(b, flags); }
 static inline gboolean cgst_frame_is_force_keyframe(GstVideoCodecFrame *f) { return GST_VIDEO_CODEC_FRAME_IS_FORCE_KEYFRAME(f); }

@@ -31,7 +31,9 @@ struct Transcoder: AsyncParsableCommand {
             }
         } catch {
             // ArgumentParser's own errors keep their usage and help output.
-            if error is ExitCode || error is ValidationError || error is CleanExit { exit(withError: error) }
+            // (help and usage errors can reach here too, as ArgumentParser's internal CommandError).
+            if error is ExitCode || error is ValidationError || error is CleanExit
+                || String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") { exit(withError: error) }
             let advice = ErrorAdvice.advice(for: error, configuration: LoadedConfiguration.current)
             FileHandle.standardError.write(Data("transcoder: \(advice.sentence)\n".utf8))
             exit(withError: ExitCode(advice.isConfiguration ? 78 : 1))  // 78: EX_CONFIG

@@ -73,6 +73,20 @@ enum Fixtures {
         case "unknown-duration.ts":
             try run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
                                "-frames:v", "25", "-c:v", "mpeg2video", "-f", "mpegts", path])
+        // Interlaced 1080i: 50 fps motion woven into 25 fields-pairs per second, coded as fields
+        // (x264's MBAFF) in each order, with audio.
+        case "interlaced-tff.mp4", "interlaced-bff.mp4":
+            let tff = name.contains("tff")
+            try run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=50",
+                               "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "2",
+                               "-vf", "tinterlace=\(tff ? "interleave_top" : "interleave_bottom"),setfield=\(tff ? "tff" : "bff")",
+                               "-c:v", "libx264", "-preset", "veryfast", "-flags", "+ildct+ilme", "-x264-params", tff ? "tff=1" : "bff=1",
+                               "-pix_fmt", "yuv420p", "-c:a", "aac", path])
+        // Decodable by libav but not by the engine's H.264 element: 4:4:4 with an RGB matrix (gbrp).
+        case "h264-rgb.mkv": try run("ffmpeg", base + ["-c:v", "libx264rgb", "-preset", "fast", "-an", path])
+        // Handled by the element: 4:2:2 10-bit, and 4:0:0 (libav gives it as 4:2:0 10-bit).
+        case "h264-422-10bit.mkv": try run("ffmpeg", base + ["-c:v", "libx264", "-preset", "fast", "-pix_fmt", "yuv422p10le", "-an", path])
+        case "h264-gray10.mkv": try run("ffmpeg", base + ["-c:v", "libx264", "-preset", "fast", "-pix_fmt", "gray10le", "-an", path])
         case "still.png", "still.jpg":
             try run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240", "-frames:v", "1", path])
         case "gst.mkv":

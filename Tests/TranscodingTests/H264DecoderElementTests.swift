@@ -13,6 +13,10 @@ import Testing
         var pts: [UInt64] = []
         var format = ""
         var memoriesPerBuffer: Set<UInt32> = []
+        var interlaceMode = ""        // the caps' interlace-mode and field-order
+        var fieldOrder = ""
+        var flaggedInterlaced = 0     // buffers with GST_VIDEO_BUFFER_FLAG_INTERLACED / _TFF
+        var flaggedTFF = 0
     }
 
     final class Collector: @unchecked Sendable {
@@ -43,11 +47,19 @@ import Testing
             }
             let hash = hasher.finalize()
             let format = GStreamer.string(gst_video_format_to_string(videoInfo.finfo.pointee.format))
+            let structure = gst_caps_get_structure(caps, 0)
+            let mode = GStreamer.string(gst_structure_get_string(structure, "interlace-mode"))
+            let order = GStreamer.string(gst_structure_get_string(structure, "field-order"))
+            let flags = buffer.pointee.mini_object.flags
             Unmanaged<Collector>.fromOpaque(data).takeUnretainedValue().lock.withLock { d in
                 d.frames.append(hash)
                 d.pts.append(UInt64(buffer.pointee.pts))
                 d.format = format
                 d.memoriesPerBuffer.insert(gst_buffer_n_memory(buffer))
+                d.interlaceMode = mode
+                d.fieldOrder = order
+                if flags & GST_VIDEO_BUFFER_FLAG_INTERLACED.rawValue != 0 { d.flaggedInterlaced += 1 }
+                if flags & GST_VIDEO_BUFFER_FLAG_TFF.rawValue != 0 { d.flaggedTFF += 1 }
             }
             return GST_PAD_PROBE_OK
         }
@@ -62,6 +74,11 @@ import Testing
         ("h264-bframes.ts", "I420"),      // byte-stream
         ("h264-444.mkv", "Y444"),
         ("h264-10bit.mkv", "I420_10LE"),
+        ("h264-422-10bit.mkv", "I422_10LE"),
+        ("h264-gray10.mkv", "I420_10LE"),    // 4:0:0, which libav gives as 4:2:0
+        ("h264-rgb.mkv", "GBR"),             // 4:4:4 with an RGB matrix: planar GBR
+        ("interlaced-tff.mp4", "I420"),      // MBAFF, both field orders
+        ("interlaced-bff.mp4", "I420"),
     ])
     func samePicturesAsAvdec(_ name: String, format: String) throws {
         let path = try Fixtures.input(name)
@@ -103,7 +120,34 @@ import Testing
         return best?.name
     }
 
+    /// Interlaced pictures reach deinterlace and the encoders as interlaced, in their field
+    /// order: in the caps (interleaved, as avdec_h264 has them) and on every buffer.
+    @Test(arguments: [("interlaced-tff.mp4", "top-field-first"), ("interlaced-bff.mp4", "bottom-field-first")])
+    func carriesInterlacingAndFieldOrder(_ name: String, order: String) throws {
+        let path = try Fixtures.clip(name)
+        let reference = try Self.decode(path, with: "avdec_h264", downstream: "fakesink")
+        let ours = try Self.decode(path, with: H264DecoderElement.factoryName, downstream: Self.scaler)
+        #expect(reference.fieldOrder == order, "avdec: \(reference.fieldOrder)")
+        #expect(ours.interlaceMode == "interleaved", "\(ours.interlaceMode)")
+        #expect(ours.fieldOrder == order, "\(ours.fieldOrder)")
+        #expect(ours.flaggedInterlaced == ours.frames.count && ours.frames.count == 50, "\(ours.flaggedInterlaced) of \(ours.frames.count)")
+        #expect(ours.flaggedTFF == (order == "top-field-first" ? ours.frames.count : 0), "\(ours.flaggedTFF) flagged top field first")
+    }
+
     @Test func decodebinPicksItForH264() {
         #expect(Self.bestDecoder(for: "video/x-h264, stream-format=avc, alignment=au") == H264DecoderElement.factoryName)
+    }
+
+    /// Streams outside what the element maps go to avdec_h264, chosen from the parser's caps
+    /// before anything is decoded (by decodebin and by the discoverer alike).
+    @Test(arguments: [
+        ("4:2:0", 8, true), ("4:2:2", 8, true), ("4:4:4", 8, true), ("4:0:0", 8, true),
+        ("4:2:0", 10, true), ("4:2:2", 10, true), ("4:4:4", 10, true), ("4:0:0", 10, true),
+        ("4:2:0", 9, false), ("4:2:0", 12, false), ("4:2:2", 12, false), ("4:4:4", 14, false),
+        ("4:1:1", 8, false),                 // anything new
+    ])
+    func libavTakesWhatTheElementDoesNotMap(_ chroma: String, depth: Int, own: Bool) {
+        let caps = "video/x-h264, stream-format=avc, alignment=au, chroma-format=(string)\"\(chroma)\", bit-depth-luma=(uint)\(depth), parsed=true"
+        #expect(Self.bestDecoder(for: caps) == (own ? H264DecoderElement.factoryName : "avdec_h264"), "\(caps)")
     }
 }

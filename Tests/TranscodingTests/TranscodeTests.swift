@@ -114,6 +114,56 @@ import Testing
         #expect(zip(reports, reports.dropFirst()).allSatisfy { $0.position <= $1.position })
     }
 
+    /// ffmpeg's idet filter on a file: frames it judged top-first, bottom-first and progressive.
+    static func idet(_ path: String) throws -> (tff: Int, bff: Int, progressive: Int) {
+        let out = try Fixtures.run("ffmpeg", ["-hide_banner", "-i", path, "-vf", "idet", "-an", "-f", "null", "-"])
+        let line = try #require(out.split(separator: "\n").first { $0.contains("Multi frame detection") }, "no idet line")
+        func count(_ label: String) -> Int {
+            guard let r = line.range(of: label + ":") else { return -1 }
+            return Int(line[r.upperBound...].drop { $0 == " " }.prefix { $0.isNumber }) ?? -1
+        }
+        return (count("TFF"), count("BFF"), count("Progressive"))
+    }
+
+    static func fieldOrder(_ path: String) throws -> String {
+        try Fixtures.run("ffprobe", ["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=field_order",
+                                     "-of", "default=noprint_wrappers=1:nokey=1", path]).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Interlaced input comes out of a preset progressive, whatever its field order: idet finds
+    /// the frames progressive (no combing) and the stream says so.
+    @Test(arguments: ["interlaced-tff.mp4", "interlaced-bff.mp4"])
+    func interlacedInputComesOutProgressive(_ name: String) async throws {
+        let input = try Fixtures.clip(name)
+        let before = try Self.idet(input)
+        #expect(before.tff + before.bff > 45, "the clip must look interlaced to idet: \(before)")
+        #expect(try await engine.probe(input).isInterlaced)
+        let (result, out, _) = try await transcode(input, "o.mp4", .preset("h264-720p"))
+        #expect(result.frames == 50, "one frame per frame: \(result.frames ?? -1)")
+        #expect(result.output.hasAudio && abs(result.output.duration - 2) < 0.1)
+        let after = try Self.idet(out.path)
+        let determined = after.tff + after.bff + after.progressive
+        #expect(determined > 0 && Double(after.progressive) >= 0.95 * Double(determined), "idet on the output: \(after)")
+        #expect(try Self.fieldOrder(out.path) == "progressive")
+    }
+
+    /// Progressive input gets no deinterlacer at all (it costs nothing there).
+    @Test func progressiveInputIsNotInterlaced() async throws {
+        for input in [try Fixtures.clip("clip.mp4"), try Fixtures.media("trailer_bbb.mp4"), try Fixtures.media("bikes.mp4")] {
+            #expect(try await engine.probe(input).isInterlaced == false, "\(input)")
+        }
+    }
+
+    /// H.264 in 4:4:4 RGB (libx264rgb) transcodes: once refused as damaged, the element's
+    /// pixel format list did not have planar GBR.
+    @Test func rgbH264Transcodes() async throws {
+        let input = try Fixtures.clip("h264-rgb.mkv")
+        #expect(try await engine.probe(input).video?.chromaFormat == "4:4:4")
+        let (result, _, _) = try await transcode(input, "o.mp4", .preset("h264-480p"))
+        #expect(result.frames == 50)
+        #expect(result.output.video?.mediaType == "video/x-h264")
+    }
+
     @Test(arguments: ["still.png", "still.jpg"])
     func stillImagesAreRefused(_ name: String) async throws {
         let dir = try Fixtures.tempDir()

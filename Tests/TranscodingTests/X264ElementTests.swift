@@ -123,4 +123,22 @@ import Testing
         }
         #expect(try Self.play(pipeline) == GST_MESSAGE_ERROR, "an unknown x264 preset must be an error, not silence")
     }
+
+    /// Interlaced input reaching the element (from a fragment; presets deinterlace first) is
+    /// coded interlaced in its own field order, not forced top-first.
+    @Test(arguments: [("interlaced-tff.mp4", "tt"), ("interlaced-bff.mp4", "bb")])
+    func keepsTheInputsFieldOrder(_ name: String, order: String) throws {
+        GStreamer.ensureInitialized()
+        let out = try Fixtures.tempDir().appendingPathComponent("o.mp4").path
+        let launch = "filesrc location=\(try Fixtures.clip(name)) ! parsebin ! avdec_h264 ! \(X264Element.factoryName) speed-preset=ultrafast "
+            + "! h264parse ! mp4mux ! filesink location=\(out)"
+        var error: UnsafeMutablePointer<GError>?
+        let pipeline = try #require(gst_parse_launch(launch, &error), "\(launch)")
+        defer {
+            gst_element_set_state(pipeline, GST_STATE_NULL)
+            gst_object_unref(UnsafeMutableRawPointer(pipeline))
+        }
+        #expect(try Self.play(pipeline) == GST_MESSAGE_EOS)
+        #expect(try TranscodeTests.fieldOrder(out) == order)
+    }
 }

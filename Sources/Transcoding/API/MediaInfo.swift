@@ -16,6 +16,11 @@ public struct MediaInfo: Sendable, Codable, Equatable {
         /// The discoverer's image flag (a video stream of one picture): the only sign of a still
         /// image; a duration of 0 means only that the container did not say.
         public var isImage: Bool?
+        /// Coded as fields (or flagged interlaced in the caps): video presets deinterlace it.
+        public var interlaced: Bool?
+        /// What the parser read from the bitstream: "4:2:0", "4:2:2", "4:4:4", "4:0:0"; luma bits.
+        public var chromaFormat: String?
+        public var bitDepth: Int?
     }
 
     /// Caps media type of the container, e.g. "video/quicktime"; empty for raw streams.
@@ -34,4 +39,5 @@ public struct MediaInfo: Sendable, Codable, Equatable {
     public var video: Stream? { streams.first { $0.kind == .video } }
     public var audio: Stream? { streams.first { $0.kind == .audio } }
     public var isStillImage: Bool { video?.isImage == true && !hasAudio }
+    public var isInterlaced: Bool { video?.interlaced == true }
 }

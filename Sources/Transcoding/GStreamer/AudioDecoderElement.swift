@@ -126,7 +126,7 @@ enum AudioDecoderElement {
             defer { av_frame_unref(frame) }
             guard negotiate(dec, s, frame) else { return (GST_FLOW_NOT_NEGOTIATED, pushed) }
             guard let out = interleave(dec, frame) else {
-                cgst_post_stream_error(dec, GST_STREAM_ERROR_DECODE, "The input's audio uses a sample format this worker cannot handle.",
+                cgst_post_stream_error(dec, GST_STREAM_ERROR_CODEC_NOT_FOUND, "The input's audio uses a sample format this worker cannot handle.",
                                        "libav sample format \(frame.pointee.format)")
                 return (GST_FLOW_ERROR, pushed)
             }
@@ -166,31 +166,42 @@ enum AudioDecoderElement {
             gst_buffer_unref(buffer)
             return nil
         }
+        // libav's plane pointers, checked rather than trusted: one per channel when planar.
+        let planar = [AV_SAMPLE_FMT_FLTP, AV_SAMPLE_FMT_S16P, AV_SAMPLE_FMT_S32P].contains(format)
+        var planes: [UnsafeRawPointer] = []
+        for c in 0..<(planar ? channels : 1) {
+            guard let plane = data[c] else {
+                gst_buffer_unmap(buffer, &map)
+                gst_buffer_unref(buffer)
+                return nil
+            }
+            planes.append(UnsafeRawPointer(plane))
+        }
         let out = UnsafeMutableRawPointer(bytes).assumingMemoryBound(to: Float.self)
         let count = samples * channels
         // Concrete loops: a generic converter ran at about 1500 instructions per sample.
         switch format {
         case AV_SAMPLE_FMT_FLT:
-            out.update(from: UnsafeRawPointer(data[0]!).assumingMemoryBound(to: Float.self), count: count)
+            out.update(from: planes[0].assumingMemoryBound(to: Float.self), count: count)
         case AV_SAMPLE_FMT_S16:
-            let input = UnsafeRawPointer(data[0]!).assumingMemoryBound(to: Int16.self)
+            let input = planes[0].assumingMemoryBound(to: Int16.self)
             for i in 0..<count { out[i] = Float(input[i]) * (1 / 32768) }
         case AV_SAMPLE_FMT_S32:
-            let input = UnsafeRawPointer(data[0]!).assumingMemoryBound(to: Int32.self)
+            let input = planes[0].assumingMemoryBound(to: Int32.self)
             for i in 0..<count { out[i] = Float(input[i]) * (1 / 2_147_483_648) }
         case AV_SAMPLE_FMT_FLTP:
             for c in 0..<channels {
-                let plane = UnsafeRawPointer(data[c]!).assumingMemoryBound(to: Float.self)
+                let plane = planes[c].assumingMemoryBound(to: Float.self)
                 for i in 0..<samples { out[i &* channels &+ c] = plane[i] }
             }
         case AV_SAMPLE_FMT_S16P:
             for c in 0..<channels {
-                let plane = UnsafeRawPointer(data[c]!).assumingMemoryBound(to: Int16.self)
+                let plane = planes[c].assumingMemoryBound(to: Int16.self)
                 for i in 0..<samples { out[i &* channels &+ c] = Float(plane[i]) * (1 / 32768) }
             }
         default:
             for c in 0..<channels {
-                let plane = UnsafeRawPointer(data[c]!).assumingMemoryBound(to: Int32.self)
+                let plane = planes[c].assumingMemoryBound(to: Int32.self)
                 for i in 0..<samples { out[i &* channels &+ c] = Float(plane[i]) * (1 / 2_147_483_648) }
             }
         }

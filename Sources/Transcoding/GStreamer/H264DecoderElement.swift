@@ -36,13 +36,21 @@ enum H264DecoderElement {
         OwnElement.state(object, quark: quark, as: DecoderState.self)
     }
 
+    /// What the element takes, in the parser's terms: chroma formats and luma bit depths whose
+    /// libav pixel formats `videoFormat` maps (libav gives 4:0:0 as 4:2:0, and an RGB matrix
+    /// as planar GBR). Decodebin, and the discoverer through it, pick avdec_h264 for a stream
+    /// outside these (9, 12 or 14 bits, anything new) before any picture is decoded; a parser
+    /// that does not say counts as the common 8-bit 4:2:0.
+    static let sinkCaps = "video/x-h264, stream-format=(string){ avc, byte-stream }, alignment=(string)au, "
+        + "chroma-format=(string){ \"4:2:0\", \"4:2:2\", \"4:4:4\", \"4:0:0\" }, bit-depth-luma=(uint){ 8, 10 }"
+
     private static func classInit(_ klass: UnsafeMutableRawPointer) {
         parentClass = g_type_class_peek_parent(klass)?.assumingMemoryBound(to: GstVideoDecoderClass.self)
 
         OwnElement.describe(klass, name: "H.264 decoder (libavcodec)", klassName: "Codec/Decoder/Video",
                             description: "H.264 on libavcodec, pushing libav's own frames without a copy",
-                            sink: "video/x-h264, stream-format=(string){ avc, byte-stream }, alignment=(string)au",
-                            src: "video/x-raw, format=(string){ I420, Y42B, Y444, I420_10LE, I422_10LE, Y444_10LE, NV12, GRAY8 }")
+                            sink: sinkCaps,
+                            src: "video/x-raw, format=(string){ I420, Y42B, Y444, I420_10LE, I422_10LE, Y444_10LE, GBR, GBR_10LE, NV12, GRAY8 }")
 
         let decoderClass = klass.assumingMemoryBound(to: GstVideoDecoderClass.self)
         decoderClass.pointee.set_format = { dec, input in
@@ -183,7 +191,10 @@ enum H264DecoderElement {
             }
             gst_buffer_unref(wrapped)
         }
-        let buffer = frame.pointee.output_buffer!
+        guard let buffer = frame.pointee.output_buffer else {
+            gst_video_decoder_drop_frame(dec, frame)
+            return GST_FLOW_ERROR
+        }
         if picture.pointee.flags & AV_FRAME_FLAG_CORRUPT != 0 { cgst_buffer_flag_set(buffer, GST_BUFFER_FLAG_CORRUPTED.rawValue) }
         if picture.pointee.interlaced_frame != 0 {
             var flags = GST_VIDEO_BUFFER_FLAG_INTERLACED.rawValue
@@ -211,16 +222,20 @@ enum H264DecoderElement {
         g_list_free(frames)
     }
 
-    /// Sets output caps when the picture's format, size, aspect or interlacing changes.
+    /// Sets output caps when the picture's format, size, aspect, interlacing or field order
+    /// changes. Interlaced pictures make the caps interleaved with the picture's field order, as
+    /// avdec_h264 does, so deinterlace and the encoders see it; each buffer is flagged as well.
     private static func negotiate(_ dec: UnsafeMutablePointer<GstVideoDecoder>, _ s: DecoderState,
                                   _ picture: UnsafeMutablePointer<AVFrame>) -> Bool {
         let p = picture.pointee
         let key = DecoderState.OutputKey(format: p.format, width: p.width, height: p.height,
                                          sarNum: p.sample_aspect_ratio.num, sarDen: p.sample_aspect_ratio.den,
-                                         interlaced: p.interlaced_frame != 0 || s.outputKey?.interlaced == true)
+                                         interlaced: p.interlaced_frame != 0 || s.outputKey?.interlaced == true,
+                                         topFieldFirst: p.interlaced_frame != 0 ? p.top_field_first != 0 : s.outputKey?.topFieldFirst ?? true)
         if key == s.outputKey { return true }
         guard let format = videoFormat(p.format) else {
-            cgst_post_stream_error(dec, GST_STREAM_ERROR_DECODE, "The input's video uses a pixel format this worker cannot handle.",
+            // sinkCaps sends such streams to avdec_h264; reaching this means the caps did not tell.
+            cgst_post_stream_error(dec, GST_STREAM_ERROR_CODEC_NOT_FOUND, "The input's video uses a pixel format this worker cannot handle.",
                                    "libav pixel format \(p.format)")
             return false
         }
@@ -231,7 +246,10 @@ enum H264DecoderElement {
             info.par_n = key.sarNum
             info.par_d = key.sarDen
         }
-        if key.interlaced { info.interlace_mode = GST_VIDEO_INTERLACE_MODE_MIXED }
+        if key.interlaced {
+            info.interlace_mode = GST_VIDEO_INTERLACE_MODE_INTERLEAVED
+            cgst_video_info_set_field_order(&info, key.topFieldFirst ? GST_VIDEO_FIELD_ORDER_TOP_FIELD_FIRST : GST_VIDEO_FIELD_ORDER_BOTTOM_FIELD_FIRST)
+        }
         // The bitstream's colour description, where it has one (2 is "unspecified").
         if p.color_range == AVCOL_RANGE_JPEG || isFullRangeFormat(p.format) {
             info.colorimetry.range = GST_VIDEO_COLOR_RANGE_0_255
@@ -256,6 +274,8 @@ enum H264DecoderElement {
         case AV_PIX_FMT_YUV420P10LE.rawValue: GST_VIDEO_FORMAT_I420_10LE
         case AV_PIX_FMT_YUV422P10LE.rawValue: GST_VIDEO_FORMAT_I422_10LE
         case AV_PIX_FMT_YUV444P10LE.rawValue: GST_VIDEO_FORMAT_Y444_10LE
+        case AV_PIX_FMT_GBRP.rawValue: GST_VIDEO_FORMAT_GBR          // both G, B, R planes in that order
+        case AV_PIX_FMT_GBRP10LE.rawValue: GST_VIDEO_FORMAT_GBR_10LE
         case AV_PIX_FMT_NV12.rawValue: GST_VIDEO_FORMAT_NV12
         case AV_PIX_FMT_GRAY8.rawValue: GST_VIDEO_FORMAT_GRAY8
         default: nil
@@ -325,7 +345,7 @@ enum H264DecoderElement {
 /// One element instance's libav state (streaming thread only).
 private final class DecoderState: LibAVCodec, @unchecked Sendable {
     struct OutputKey: Equatable {
-        var format: Int32, width: Int32, height: Int32, sarNum: Int32, sarDen: Int32, interlaced: Bool
+        var format: Int32, width: Int32, height: Int32, sarNum: Int32, sarDen: Int32, interlaced: Bool, topFieldFirst: Bool
     }
 
     var inputState: UnsafeMutablePointer<GstVideoCodecState>?

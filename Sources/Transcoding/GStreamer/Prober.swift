@@ -98,6 +98,7 @@ enum Prober {
             let br = gst_discoverer_video_info_get_bitrate(v)
             s.bitRate = br > 0 ? Int(br) : nil
             s.isImage = gst_discoverer_video_info_is_image(v) != 0
+            if gst_discoverer_video_info_is_interlaced(v) != 0 { s.interlaced = true }
             return s
         }
         walk(gst_discoverer_info_get_audio_streams(info)) { a in
@@ -126,11 +127,26 @@ enum Prober {
 
     private static func stream(_ s: OpaquePointer, kind: MediaInfo.Stream.Kind) -> MediaInfo.Stream {
         var mediaType = "", codec = ""
+        var result = MediaInfo.Stream(kind: kind, codec: "", mediaType: "")
         if let caps = gst_discoverer_stream_info_get_caps(s) {
             mediaType = GStreamer.mediaTypes(caps).first ?? ""
             codec = GStreamer.take(gst_pb_utils_get_codec_description(caps))
+            if kind == .video, let structure = gst_caps_get_structure(caps, 0) { bitstream(structure, into: &result) }
             GStreamer.unrefCaps(caps)
         }
-        return MediaInfo.Stream(kind: kind, codec: codec.isEmpty ? mediaType : codec, mediaType: mediaType)
+        result.codec = codec.isEmpty ? mediaType : codec
+        result.mediaType = mediaType
+        return result
+    }
+
+    /// The parser's reading of the bitstream (h264parse, h265parse, mpegvideoparse caps).
+    private static func bitstream(_ s: UnsafeMutablePointer<GstStructure>, into stream: inout MediaInfo.Stream) {
+        func string(_ field: String) -> String? { gst_structure_get_string(s, field).map { String(cString: $0) } }
+        stream.chromaFormat = string("chroma-format")
+        var depth: guint = 0
+        if gst_structure_get_uint(s, "bit-depth-luma", &depth) != 0, depth > 0 { stream.bitDepth = Int(depth) }
+        // h264parse leaves interlace-mode out when the stream may code fields (frame_mbs_only_flag 0).
+        if let mode = string("interlace-mode"), mode != "progressive" { stream.interlaced = true }
+        if string("coded-picture-structure") == "field" { stream.interlaced = true }
     }
 }

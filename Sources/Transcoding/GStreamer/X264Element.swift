@@ -161,6 +161,12 @@ enum X264Element {
             }
         }
         pic.i_type = cgst_frame_is_force_keyframe(frame) != 0 ? X264_TYPE_IDR : X264_TYPE_AUTO
+        if s.param.b_pic_struct != 0, let input = frame.pointee.input_buffer {
+            let flags = input.pointee.mini_object.flags
+            let structure = flags & GST_VIDEO_BUFFER_FLAG_INTERLACED.rawValue == 0 ? PIC_STRUCT_PROGRESSIVE
+                : flags & GST_VIDEO_BUFFER_FLAG_TFF.rawValue != 0 ? PIC_STRUCT_TOP_BOTTOM : PIC_STRUCT_BOTTOM_TOP
+            pic.i_pic_struct = Int32(structure.rawValue)
+        }
         pic.i_pts = Int64(bitPattern: UInt64(frame.pointee.pts))
         pic.opaque = UnsafeMutableRawPointer(bitPattern: UInt(frame.pointee.system_frame_number))
         let result = s.encodeStep(&pic)
@@ -239,9 +245,12 @@ private final class X264State: @unchecked Sendable {
         }
         p.i_timebase_num = 1                       // pts in nanoseconds, as GStreamer has them
         p.i_timebase_den = UInt32(GStreamer.second)
+        // Presets deinterlace first; interlaced input reaches x264 only from a fragment, and is
+        // then coded in the input's field order (per picture when the caps say mixed), as x264enc does.
         if info.interlace_mode != GST_VIDEO_INTERLACE_MODE_PROGRESSIVE {
-            p.b_interlaced = 1                     // top field first, the common order
-            p.b_tff = 1
+            p.b_interlaced = 1
+            p.b_tff = cgst_video_info_field_order(&info) == GST_VIDEO_FIELD_ORDER_BOTTOM_FIELD_FIRST ? 0 : 1
+            if info.interlace_mode == GST_VIDEO_INTERLACE_MODE_MIXED { p.b_pic_struct = 1 }
         }
         if info.par_n > 0, info.par_d > 0 {
             p.vui.i_sar_width = info.par_n

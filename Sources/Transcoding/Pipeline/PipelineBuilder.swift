@@ -75,6 +75,13 @@ enum PipelineBuilder {
             case let .encode(encoder, maxWidth, maxHeight):
                 let (w, h) = EncodingPlan.fit(width: input.width ?? 0, height: input.height ?? 0, maxWidth: maxWidth, maxHeight: maxHeight)
                 var steps: [UnsafeMutablePointer<GstElement>] = []
+                if input.isInterlaced {   // nothing at all for progressive input
+                    // deinterlace works on 8-bit YUV; the H.264 presets encode 8-bit anyway.
+                    if (input.video?.bitDepth ?? 8) > 8 { steps.append(try add(ElementSpec("videoconvert"))) }
+                    let deinterlace = try add(Deinterlacer.spec, name: "deinterlace")
+                    Deinterlacer.followFieldOrder(of: deinterlace)
+                    steps.append(deinterlace)
+                }
                 if let fps = input.frameRate, fps > Double(limits.maxFrameRate) {   // drop frames before paying to scale them
                     steps.append(try add(ElementSpec("videorate", [("max-rate", String(limits.maxFrameRate))])))
                 }
