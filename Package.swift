@@ -31,6 +31,8 @@ let package = Package(
         // libx264 for the presets' own H.264 element (Transcoding/GStreamer/X264Element.swift).
         // No pkgConfig: x264.pc only adds -DX264_API_IMPORTS (Windows), which SwiftPM warns about.
         .systemLibrary(name: "CX264", providers: [.apt(["libx264-dev"])]),
+        // posix_spawn's Linux extensions for a job's child process (glibc only, no library).
+        .systemLibrary(name: "CSpawn"),
         // libavcodec for the own H.264 decoder element (Transcoding/GStreamer/H264DecoderElement.swift).
         .systemLibrary(name: "CAVCodec", providers: [.apt(["libavcodec-dev"])]),
         .systemLibrary(
@@ -75,7 +77,7 @@ let package = Package(
         .target(
             name: "TranscodingService",
             dependencies: [
-                "Transcoding", "S3", "RabbitMQ",
+                "Transcoding", "S3", "RabbitMQ", "CSpawn",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

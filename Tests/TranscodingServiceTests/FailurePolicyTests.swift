@@ -7,7 +7,8 @@ struct FailurePolicyTests {
 
     @Test func everyCodeIsClassified() {
         let permanent: Set<Code> = [.invalidJob, .invalidOptions, .forbiddenOptions, .inputNotFound, .storageDenied,
-                                    .inputUnreadable, .inputCorrupt, .inputUnsupported, .encoderFailed, .deliveryLimit]
+                                    .inputUnreadable, .inputCorrupt, .inputUnsupported, .encoderFailed, .deliveryLimit,
+                                    .resourceLimit, .engineCrashed]
         let transient: Set<Code> = [.storageUnavailable, .insufficientDisk, .timedOut, .internalError]
         #expect(permanent.union(transient) == Set(Code.allCases))
         for code in Code.allCases { #expect(FailurePolicy.isTransient(code) == transient.contains(code), "\(code)") }
@@ -29,6 +30,9 @@ struct FailurePolicyTests {
         (.storageUnavailable, 5, 1.0, .deadLetter),                               // the last attempt
         (.storageUnavailable, 9, 1.0, .deadLetter),
         (.storageUnavailable, 1, 7.0, .retry(delay: .seconds(5), tier: .seconds(5))),  // jitter clamped
+        (.resourceLimit, 1, 0.5, .deadLetter),
+        (.engineCrashed, 1, 1.0, .retry(delay: .seconds(5), tier: .seconds(5))),       // perhaps the host killed it
+        (.engineCrashed, 2, 1.0, .deadLetter),                                        // it crashes again: not the host
     ])
     func decision(code: Code, attempt: Int, jitter: Double, expected: FailurePolicy.Decision) {
         #expect(FailurePolicy.decide(code, attempt: attempt, limits: limits, jitter: jitter) == expected)

@@ -1,5 +1,5 @@
 /// Bounds on what a job may ask for, so one request cannot take the worker over.
-public struct EngineLimits: Sendable {
+public struct EngineLimits: Sendable, Codable {
     /// Largest output width in pixels.
     public var maxWidth: Int
     /// Largest output height in pixels.

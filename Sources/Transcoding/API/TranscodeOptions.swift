@@ -1,5 +1,5 @@
 /// What a job asks the engine to do to the video (and audio) of its input.
-public enum TranscodeOptions: Sendable, Equatable {
+public enum TranscodeOptions: Sendable, Equatable, Codable {
     /// An untrusted GStreamer fragment for the video branch, e.g. `videoconvert ! x264enc`;
     /// the engine supplies demuxing, decoding, audio, parsing and muxing around it.
     case fragment(String)

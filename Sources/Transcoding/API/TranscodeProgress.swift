@@ -1,5 +1,5 @@
 /// A progress report, sent at least once a second while a job runs.
-public struct TranscodeProgress: Sendable, Equatable {
+public struct TranscodeProgress: Sendable, Equatable, Codable {
     /// 0...100.
     public var percent: Double
     /// Seconds of input done.
@@ -25,7 +25,7 @@ public struct TranscodeProgress: Sendable, Equatable {
 }
 
 /// A finished job: both files as probed, so a caller can record what was produced.
-public struct TranscodeResult: Sendable {
+public struct TranscodeResult: Sendable, Codable {
     public let output: MediaInfo
     public let input: MediaInfo
     public let elapsed: Duration

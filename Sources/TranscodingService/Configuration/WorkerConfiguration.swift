@@ -25,6 +25,15 @@ public struct WorkerConfiguration: Sendable {
     public var metricsPort: Int
     /// Free bytes a scratch directory must keep beyond the input's size.
     public var minimumFreeBytes: Int64
+    /// Resident memory ceiling of one job's media process.
+    public var jobMemoryMB: Int
+
+    /// Half the machine's memory shared by the concurrent jobs, within 1-4 GB: a 1080p H.264
+    /// job peaks near 0.6 GB, and a runaway one is stopped before it pushes the host to swap.
+    public static func defaultJobMemoryMB(concurrency: Int, physicalMemory: UInt64 = ProcessInfo.processInfo.physicalMemory) -> Int {
+        let share = Int(physicalMemory >> 20) / 2 / max(1, concurrency)
+        return min(4096, max(1024, share))
+    }
 
     public struct Invalid: Error, CustomStringConvertible {
         public var description: String
@@ -115,5 +124,6 @@ public struct WorkerConfiguration: Sendable {
         jsonLogs = format == "json"
         metricsPort = try int("TRANSCODER_METRICS_PORT", 9090, 0...65535)
         minimumFreeBytes = Int64(try int("TRANSCODER_MIN_FREE_MB", 512, 0...1_000_000)) * 1024 * 1024
+        jobMemoryMB = try int("TRANSCODER_JOB_MEMORY_MB", Self.defaultJobMemoryMB(concurrency: concurrency), 128...1_000_000)
     }
 }

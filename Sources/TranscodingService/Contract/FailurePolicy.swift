@@ -5,7 +5,9 @@
 /// once: running them again gives the same result. Transient ones (storage unreachable,
 /// scratch disk full, a timeout on a loaded host, a fault of the worker) go back to the jobs
 /// queue through a delay queue, after an exponential backoff with jitter, until
-/// `maxAttempts` attempts have been made; then they are dead-lettered too.
+/// `maxAttempts` attempts have been made; then they are dead-lettered too. A crash of the
+/// job's media process gets one more attempt (the host may have killed it), and a second
+/// crash dead-letters it: with each job in its own process, that costs no other job.
 public enum FailurePolicy {
     public struct Limits: Sendable, Equatable {
         /// Attempts in all, the first included; 1 turns retries off.
@@ -31,15 +33,21 @@ public enum FailurePolicy {
         switch code {
         case .storageUnavailable, .insufficientDisk, .timedOut, .internalError: true
         case .invalidJob, .invalidOptions, .forbiddenOptions, .inputNotFound, .storageDenied, .inputUnreadable,
-             .inputCorrupt, .inputUnsupported, .encoderFailed, .deliveryLimit: false
+             .inputCorrupt, .inputUnsupported, .encoderFailed, .deliveryLimit, .resourceLimit, .engineCrashed: false
         }
+    }
+
+    /// Attempts a failure with this code may have in all.
+    public static func attemptLimit(_ code: JobFailure.Code, limits: Limits) -> Int {
+        if isTransient(code) { return limits.maxAttempts }
+        return code == .engineCrashed ? min(2, limits.maxAttempts) : 1
     }
 
     /// `attempt` is the attempt that just failed (1 the first time); `jitter` in 0...1 picks
     /// the delay within the upper half of the tier ("equal jitter"), so workers that failed
     /// together do not come back together.
     public static func decide(_ code: JobFailure.Code, attempt: Int, limits: Limits, jitter: Double) -> Decision {
-        guard isTransient(code), attempt < limits.maxAttempts else { return .deadLetter }
+        guard attempt < attemptLimit(code, limits: limits) else { return .deadLetter }
         let tier = delayTier(afterAttempt: attempt, limits: limits)
         let fraction = 0.5 + 0.5 * min(1, max(0, jitter))
         let milliseconds = (Double(tier.components.seconds) * 1000 + Double(tier.components.attoseconds) / 1e15) * fraction

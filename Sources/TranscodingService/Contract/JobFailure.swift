@@ -23,6 +23,11 @@ public struct JobFailure: Error, Sendable, Equatable, CustomStringConvertible {
         case insufficientDisk = "insufficient_disk"
         /// The broker gave up on the job after too many deliveries (workers crashed on it).
         case deliveryLimit = "delivery_limit"
+        /// The job's media process went past its memory or CPU ceiling (TRANSCODER_JOB_MEMORY_MB,
+        /// the job timeout on every core).
+        case resourceLimit = "resource_limit"
+        /// The job's media process crashed (the signal is in the message) or was killed by the host.
+        case engineCrashed = "engine_crashed"
         case internalError = "internal_error"
     }
 

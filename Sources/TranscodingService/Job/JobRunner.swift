@@ -21,9 +21,9 @@ public struct JobRunner: Sendable {
         public var elapsed: Duration
     }
 
-    public init(storage: S3Client, engine: TranscodingEngine, scratchRoot: String, minimumFreeBytes: Int64) {
+    init(storage: S3Client, engine: TranscodingEngine, child: ChildEngine, scratchRoot: String, minimumFreeBytes: Int64) {
         fetch = FetchStage(storage: storage, minimumFreeBytes: minimumFreeBytes)
-        transcode = TranscodeStage(engine: engine)
+        transcode = TranscodeStage(engine: engine, child: child)
         store = StoreStage(storage: storage)
         self.scratchRoot = scratchRoot
     }
@@ -59,7 +59,8 @@ public struct JobRunner: Sendable {
         reporter.update(.transcoding, fraction: 0)
         let fpsGauge = Gauge(label: "transcoder_transcode_fps")
         let output = try await timed("transcode") {
-            try await transcode.run(input: input.path, outputKey: job.outputKey, options: options, in: scratch) { p in
+            try await transcode.run(jobID: job.jobID, input: input.path, outputKey: job.outputKey, options: options,
+                                    in: scratch, logger: logger) { p in
                 reporter.update(.transcoding, fraction: p.percent / 100, fps: p.fps, eta: p.etaSeconds,
                                 frames: p.frames, position: p.position)
                 if let fps = p.fps { fpsGauge.record(fps) }

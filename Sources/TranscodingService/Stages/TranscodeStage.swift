@@ -1,9 +1,12 @@
 import Foundation
+import Logging
 import Transcoding
 
-/// Stage 2: local input to local output with the engine.
+/// Stage 2: local input to local output, in the job's own media process (``ChildEngine``).
 struct TranscodeStage: Sendable {
+    /// Validation only (no media): runs in the worker.
     let engine: TranscodingEngine
+    let child: ChildEngine
 
     /// Checks the job's options without touching any file, so bad options fail before
     /// anything is downloaded.
@@ -17,17 +20,14 @@ struct TranscodeStage: Sendable {
         return options
     }
 
-    func run(input: String, outputKey: String, options: TranscodeOptions, in scratch: ScratchDirectory,
-             progress: @escaping @Sendable (TranscodeProgress) -> Void) async throws(JobFailure) -> (path: String, result: TranscodeResult) {
+    func run(jobID: String, input: String, outputKey: String, options: TranscodeOptions, in scratch: ScratchDirectory,
+             logger: Logger, progress: @escaping @Sendable (TranscodeProgress) -> Void) async throws(JobFailure) -> (path: String, result: TranscodeResult) {
         // Keep the key's extension (it picks the container); none lets the engine choose.
         let ext = Container.fromExtension(of: outputKey) != nil ? "." + (outputKey as NSString).pathExtension.lowercased() : ""
         let output = scratch.file("output" + ext)
-        do {
-            let result = try await engine.transcode(input: input, output: output, options: options, progress: progress)
-            return (output, result)
-        } catch {
-            throw JobFailure(error)
-        }
+        let result = try await child.transcode(jobID: jobID, input: input, output: output, options: options,
+                                               workingDirectory: scratch.path, logger: logger, progress: progress)
+        return (output, result)
     }
 }
 

@@ -31,7 +31,10 @@ public final class Worker: Service {
         engine = TranscodingEngine(limits: EngineLimits(stallTimeout: configuration.stallTimeout,
                                                          overallTimeout: configuration.jobTimeout),
                                    logger: Logger(label: "transcoding"))
-        runner = JobRunner(storage: storage, engine: engine, scratchRoot: configuration.scratchDirectory,
+        let child = ChildEngine(executable: ChildEngine.currentExecutable, limits: engine.limits,
+                                memoryLimitBytes: Int64(configuration.jobMemoryMB) << 20,
+                                logLevel: configuration.logLevel, jsonLogs: configuration.jsonLogs)
+        runner = JobRunner(storage: storage, engine: engine, child: child, scratchRoot: configuration.scratchDirectory,
                            minimumFreeBytes: configuration.minimumFreeBytes)
     }
 

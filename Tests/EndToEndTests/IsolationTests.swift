@@ -1,0 +1,89 @@
+import Foundation
+import Testing
+import TranscodingService
+
+/// Each job's media work runs in a child process: whatever happens there (a segfault, an
+/// abort, unbounded memory, a hang) fails that job with a reason, and the worker, same
+/// process, goes on serving. The child has no credentials, no inherited descriptors and the
+/// job's scratch directory as its working directory.
+@Suite(.serialized) struct IsolationTests {
+    /// The job's child: a process whose parent is the worker and whose command is job-child.
+    static func child(of worker: Int32) -> Int32? {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        for entry in entries {
+            guard let pid = Int32(entry),
+                  let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 2, Int32(fields[1]) == worker,
+                  let cmdline = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8),
+                  cmdline.contains("job-child") else { continue }
+            return pid
+        }
+        return nil
+    }
+
+    static func residentMB(_ pid: Int32) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) / 1024
+    }
+
+    @Test func aChildThatCrashesHangsOrGrowsFailsOnlyItsJob() async throws {
+        try await World.with { world in
+            let worker = try world.startWorker(extra: [
+                "TRANSCODER_TEST_CHILD_FAULT": "segv@crash-segv,abort@crash-abort,memory@crash-memory,hang@crash-hang",
+                "TRANSCODER_JOB_MEMORY_MB": "300", "TRANSCODER_RETRY_DELAY": "1", "TRANSCODER_STALL_TIMEOUT": "1",
+            ])
+            try await world.upload(Stack.media("carphone_pristine.mp4"), as: "in/good.mp4")
+            let ids = ["crash-segv", "crash-abort", "crash-memory", "crash-hang", "good-after"]
+            let watch = try await world.client.follow(jobIDs: ids)
+            for id in ids {
+                try await world.client.submit(JobRequest(jobID: id, inputKey: "in/good.mp4", outputKey: "out/\(id).mp4", preset: "h264-480p"))
+            }
+            // While the hanging child is there, look at what it was given.
+            let inspected = Task { () -> (env: String, fds: [String], cwd: String)? in
+                for _ in 0..<600 {
+                    if let pid = Self.child(of: worker.pid),
+                       let env = try? String(contentsOfFile: "/proc/\(pid)/environ", encoding: .utf8), env.contains("TRANSCODER_TEST_CHILD_FAULT=hang") {
+                        let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
+                        let cwd = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")) ?? ""
+                        return (env, fds.sorted(), cwd)
+                    }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                return nil
+            }
+            let rssBefore = Self.residentMB(worker.pid)
+            let finals = try await watch.finals(for: Set(ids), within: 240)
+
+            func failure(_ id: String) throws -> ProgressMessage {
+                let final = try #require(finals[id], "no outcome for \(id)")
+                #expect(final.state == .failed, "\(id): \(final.state)")
+                return final
+            }
+            for (id, signal) in [("crash-segv", "signal 11"), ("crash-abort", "signal 6")] {
+                let final = try failure(id)
+                #expect(final.errorCode == .engineCrashed, "\(id): \(String(describing: final.errorCode))")
+                #expect(final.errorMessage?.contains(signal) == true, "\(final.errorMessage ?? "")")
+                #expect(final.attempt == 2, "one retry, then dead-lettered: attempt \(String(describing: final.attempt))")
+            }
+            let memory = try failure("crash-memory")
+            #expect(memory.errorCode == .resourceLimit, "\(String(describing: memory.errorCode)) \(memory.errorMessage ?? "")")
+            #expect(memory.errorMessage?.contains("300 MB") == true)
+            let hang = try failure("crash-hang")
+            #expect(hang.errorCode == .timedOut, "\(String(describing: hang.errorCode)) \(hang.errorMessage ?? "")")
+            #expect(finals["good-after"]?.state == .completed, "the next job is served")
+
+            #expect(worker.isRunning, "the worker survived every child")
+            #expect(Self.residentMB(worker.pid) < rssBefore + 100, "the worker's own memory stays flat")
+            let seen = try #require(await inspected.value, "the hanging child was never seen")
+            for secret in ["AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AMQP_URL", Stack.secretKey] {
+                #expect(!seen.env.contains(secret), "the child's environment has \(secret)")
+            }
+            #expect(seen.fds == ["0", "1", "2"], "inherited descriptors: \(seen.fds)")
+            #expect(seen.cwd.hasPrefix(world.scratch) && seen.cwd.contains("job-"), "working directory \(seen.cwd)")
+            await worker.stop()
+        }
+    }
+}
