@@ -7,10 +7,15 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <fcntl.h>
 
 // glibc 2.34+ (Debian 12 has 2.36); declared here because they need _GNU_SOURCE.
 extern int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *actions, int from);
 extern int posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t *actions, const char *path);
+extern int pipe2(int fds[2], int flags);
+
+/// A pipe whose two ends are close-on-exec (the child gets its copies through dup2 only).
+static inline int cspawn_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 static inline int cspawn_close_from(posix_spawn_file_actions_t *a, int from) { return posix_spawn_file_actions_addclosefrom_np(a, from); }
 static inline int cspawn_chdir(posix_spawn_file_actions_t *a, const char *path) { return posix_spawn_file_actions_addchdir_np(a, path); }

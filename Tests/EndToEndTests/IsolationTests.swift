@@ -34,6 +34,7 @@ import TranscodingService
             let worker = try world.startWorker(extra: [
                 "TRANSCODER_TEST_CHILD_FAULT": "segv@crash-segv,abort@crash-abort,memory@crash-memory,hang@crash-hang",
                 "TRANSCODER_JOB_MEMORY_MB": "300", "TRANSCODER_RETRY_DELAY": "1", "TRANSCODER_STALL_TIMEOUT": "1",
+                "TRANSCODER_MAX_ATTEMPTS": "2",
             ])
             try await world.upload(Stack.media("carphone_pristine.mp4"), as: "in/good.mp4")
             let ids = ["crash-segv", "crash-abort", "crash-memory", "crash-hang", "good-after"]
@@ -46,7 +47,10 @@ import TranscodingService
                 for _ in 0..<600 {
                     if let pid = Self.child(of: worker.pid),
                        let env = try? String(contentsOfFile: "/proc/\(pid)/environ", encoding: .utf8), env.contains("TRANSCODER_TEST_CHILD_FAULT=hang") {
-                        let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
+                        // What each descriptor is: the pipes and the runtime's own epoll/eventfd/timerfd only.
+                        let fds = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []).map {
+                            "\($0):" + ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) ?? "?")
+                        }
                         let cwd = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")) ?? ""
                         return (env, fds.sorted(), cwd)
                     }
@@ -81,8 +85,38 @@ import TranscodingService
             for secret in ["AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AMQP_URL", Stack.secretKey] {
                 #expect(!seen.env.contains(secret), "the child's environment has \(secret)")
             }
-            #expect(seen.fds == ["0", "1", "2"], "inherited descriptors: \(seen.fds)")
+            let unexpected = seen.fds.filter { fd in
+                !(fd.hasPrefix("0:pipe:") || fd.hasPrefix("1:pipe:") || fd.hasPrefix("2:") || fd.contains(":anon_inode:"))
+            }
+            #expect(unexpected.isEmpty && seen.fds.count < 8, "descriptors of the child: \(seen.fds)")
             #expect(seen.cwd.hasPrefix(world.scratch) && seen.cwd.contains("job-"), "working directory \(seen.cwd)")
+            await worker.stop()
+        }
+    }
+
+    /// The fragment from the issue: a queue without bounds before a slow encoder buffers the
+    /// whole decoded input (3.2 GB on a 40 s 1080p clip). It ends as resource_limit at the
+    /// ceiling, with the worker's own memory flat, and the worker serves the next job.
+    @Test func anUnboundedQueueEndsAsResourceLimit() async throws {
+        try await World.with { world in
+            let clip = world.scratch + "/1080p.mp4"
+            try TestMedia.generate(clip, ["-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30", "-t", "20",
+                                          "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
+            try await world.upload(clip, as: "in/1080p.mp4")
+            try await world.upload(Stack.media("carphone_pristine.mp4"), as: "in/good.mp4")
+            let worker = try world.startWorker(extra: ["TRANSCODER_JOB_MEMORY_MB": "600"])
+            let rssBefore = Self.residentMB(worker.pid)
+            let watch = try await world.client.follow(jobIDs: ["unbounded", "good-after"])
+            try await world.client.submit(JobRequest(jobID: "unbounded", inputKey: "in/1080p.mp4", outputKey: "out/u.mp4",
+                transcodeOptions: "videoconvert ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 ! x264enc"))
+            try await world.client.submit(JobRequest(jobID: "good-after", inputKey: "in/good.mp4", outputKey: "out/g.mp4", preset: "h264-480p"))
+            let finals = try await watch.finals(for: ["unbounded", "good-after"], within: 180)
+            let unbounded = try #require(finals["unbounded"])
+            #expect(unbounded.state == .failed && unbounded.errorCode == .resourceLimit,
+                    "\(unbounded.state) \(String(describing: unbounded.errorCode)) \(unbounded.errorMessage ?? "")")
+            #expect(finals["good-after"]?.state == .completed)
+            #expect(worker.isRunning)
+            #expect(Self.residentMB(worker.pid) < rssBefore + 100, "the worker's own memory stays flat")
             await worker.stop()
         }
     }

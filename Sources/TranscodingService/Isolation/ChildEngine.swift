@@ -26,7 +26,8 @@ struct ChildEngine: Sendable {
 
     /// All the child's environment: no credentials, no broker URL, nothing a job could use.
     static func childEnvironment(from environment: [String: String], scratch: String, jobID: String) -> [String: String] {
-        var env = ["TMPDIR": scratch, "LC_ALL": "C.UTF-8"]
+        // No Swift crash report: a crash ends the child at once, with its signal.
+        var env = ["TMPDIR": scratch, "LC_ALL": "C.UTF-8", "SWIFT_BACKTRACE": "enable=no"]
         for key in ["PATH", "HOME", "XDG_CACHE_HOME"] { env[key] = environment[key] }
         // GStreamer's own settings (registry location, plugin path, debug), none of them secret.
         for (key, value) in environment where key.hasPrefix("GST_") { env[key] = value }

@@ -25,8 +25,8 @@ final class ChildProcess: @unchecked Sendable {
 
     init(executable: String, arguments: [String], environment: [String: String], workingDirectory: String) throws {
         var toChild: [Int32] = [-1, -1], fromChild: [Int32] = [-1, -1]
-        guard pipe2(&toChild, O_CLOEXEC) == 0 else { throw SpawnError(description: "pipe: \(String(cString: strerror(errno)))") }
-        guard pipe2(&fromChild, O_CLOEXEC) == 0 else {
+        guard cspawn_pipe(&toChild) == 0 else { throw SpawnError(description: "pipe: \(String(cString: strerror(errno)))") }
+        guard cspawn_pipe(&fromChild) == 0 else {
             close(toChild[0]); close(toChild[1])
             throw SpawnError(description: "pipe: \(String(cString: strerror(errno)))")
         }

@@ -15,7 +15,7 @@ public enum JobChild {
 
     public static func run() async -> Int32 {
         let out = Mutex(FileHandle.standardOutput)
-        func emit(_ event: ChildEvent) { out.withLock { $0.write(event.encoded()) } }
+        let emit: @Sendable (ChildEvent) -> Void = { event in out.withLock { $0.write(event.encoded()) } }
 
         let input = FileHandle.standardInput.readDataToEndOfFile()
         guard let request = try? JSONDecoder().decode(ChildRequest.self, from: input) else {
@@ -25,6 +25,8 @@ public enum JobChild {
         // Before any media is touched: the CPU ceiling the worker set for this job.
         var cpu = rlimit(rlim_cur: rlim_t(request.cpuSeconds), rlim_max: rlim_t(request.cpuSeconds + 5))
         _ = setrlimit(Int32(RLIMIT_CPU.rawValue), &cpu)
+        var core = rlimit(rlim_cur: 0, rlim_max: 0)   // a crash leaves no core file of the job's media in scratch
+        _ = setrlimit(Int32(RLIMIT_CORE.rawValue), &core)
         LogSetup.bootstrap(level: Logger.Level(rawValue: request.logLevel) ?? .info, json: request.jsonLogs)
         var logger = Logger(label: "transcoding")
         logger[metadataKey: "job.id"] = "\(request.jobID)"
@@ -44,7 +46,7 @@ public enum JobChild {
 
     private static func injectFault(_ fault: String?) {
         switch fault {
-        case "segv": raise(SIGSEGV)
+        case "segv": UnsafeMutablePointer<Int>(bitPattern: 8)?.pointee = 1   // a real bad access, as a decoder's
         case "abort": abort()
         case "exit": exit(3)
         case "memory":   // touches memory until the worker's ceiling stops it
