@@ -121,4 +121,36 @@ import TranscodingService
             await worker.stop()
         }
     }
+
+    /// A decompression bomb (a few KB declaring 8192x8192 frames) is refused before decoding;
+    /// an upscale to the 8K 120 fps limits through x264enc grows past the memory ceiling and
+    /// is stopped. Both are resource_limit, and the worker goes on.
+    @Test func hugeFramesAndAnUpscaleToTheLimitsEndAsResourceLimit() async throws {
+        try await World.with { world in
+            let bomb = world.scratch + "/bomb.mp4"
+            try TestMedia.generate(bomb, ["-f", "lavfi", "-i", "color=black:size=8192x8192:rate=1", "-frames:v", "2",
+                                          "-c:v", "libx264", "-preset", "ultrafast"])
+            let size = try #require(try FileManager.default.attributesOfItem(atPath: bomb)[.size] as? Int)
+            #expect(size < 200_000, "the bomb is small: \(size) bytes")
+            try await world.upload(bomb, as: "in/bomb.mp4")
+            try await world.upload(Stack.media("carphone_pristine.mp4"), as: "in/good.mp4")
+            let worker = try world.startWorker(extra: ["TRANSCODER_JOB_MEMORY_MB": "1024"])
+            let ids = ["bomb", "upscale-8k", "good-after"]
+            let watch = try await world.client.follow(jobIDs: ids)
+            try await world.client.submit(JobRequest(jobID: "bomb", inputKey: "in/bomb.mp4", outputKey: "out/b.mp4", preset: "h264-720p"))
+            try await world.client.submit(JobRequest(jobID: "upscale-8k", inputKey: "in/good.mp4", outputKey: "out/u.mp4",
+                transcodeOptions: "videoscale ! videorate ! video/x-raw,width=7680,height=4320,framerate=120/1 ! x264enc"))
+            try await world.client.submit(JobRequest(jobID: "good-after", inputKey: "in/good.mp4", outputKey: "out/g.mp4", preset: "h264-480p"))
+            let finals = try await watch.finals(for: Set(ids), within: 300)
+            for id in ["bomb", "upscale-8k"] {
+                let final = try #require(finals[id])
+                #expect(final.state == .failed && final.errorCode == .resourceLimit,
+                        "\(id): \(final.state) \(String(describing: final.errorCode)) \(final.errorMessage ?? "")")
+            }
+            #expect(finals["bomb"]?.errorMessage?.contains("8192x8192") == true)
+            #expect(finals["good-after"]?.state == .completed)
+            #expect(worker.isRunning)
+            await worker.stop()
+        }
+    }
 }

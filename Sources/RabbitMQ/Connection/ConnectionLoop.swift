@@ -49,7 +49,7 @@ final class ConnectionLoop: @unchecked Sendable {
     // Thread-owned state.
     var handle: ConnectionHandle?
     var generation: UInt64 = 0
-    var topology = Topology()
+    var topology = DeclaredTopology()
     var publisher = PublisherState()
     var consumerRecords: [String: ConsumerRecord] = [:]
     var consumerChannels: [amqp_channel_t: ConsumerChannel] = [:]

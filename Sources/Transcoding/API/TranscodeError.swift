@@ -22,6 +22,8 @@ public struct TranscodeError: Error, Sendable, CustomStringConvertible {
         case cancelled
         /// The stall watchdog or the overall timeout stopped the job.
         case timedOut = "timed_out"
+        /// The input would take more than the limits allow (frames above the pixel limit).
+        case resourceLimit = "resource_limit"
     }
 
     public var code: Code

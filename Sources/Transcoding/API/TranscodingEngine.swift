@@ -58,7 +58,7 @@ public final class TranscodingEngine: Sendable {
         let inputInfo = try await probe(input)
         // Hands back what the probe's decoders freed into thread arenas (about 2 MB on the trailer).
         cgst_trim_heap()
-        try Self.check(inputInfo, against: plan, options: options)
+        try Self.check(inputInfo, against: plan, options: options, limits: limits)
         if Task.isCancelled { throw TranscodeError(.cancelled, "The job was cancelled.") }
 
         let outputURL = URL(fileURLWithPath: output)
@@ -94,9 +94,15 @@ public final class TranscodingEngine: Sendable {
     }
 
     /// Refuses inputs the plan cannot use before building anything.
-    static func check(_ input: MediaInfo, against plan: EncodingPlan, options: TranscodeOptions) throws(TranscodeError) {
+    static func check(_ input: MediaInfo, against plan: EncodingPlan, options: TranscodeOptions,
+                      limits: EngineLimits = .default) throws(TranscodeError) {
         if !input.hasVideo && !input.hasAudio {
             throw TranscodeError(.inputUnsupported, "The input has no audio or video stream.")
+        }
+        // A tiny file can declare huge frames (a decompression bomb): refused before any decoding.
+        if let w = input.width, let h = input.height, w > 0, h > 0, w * h > limits.maxWidth * limits.maxHeight {
+            throw TranscodeError(.resourceLimit, "The input's frames are \(w)x\(h), more pixels than this worker's limit of "
+                                    + "\(limits.maxWidth)x\(limits.maxHeight); scale it down before submitting.")
         }
         if input.isStillImage {
             throw TranscodeError(.inputUnsupported, "The input is a still image, not a video.")

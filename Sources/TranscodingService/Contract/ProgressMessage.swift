@@ -93,3 +93,15 @@ public struct ProgressMessage: Sendable, Equatable, Codable {
         date.ISO8601Format(.init(includingFractionalSeconds: true))
     }
 }
+
+extension ProgressMessage {
+    /// This message as a job's failure: the one place a failed outcome gets its state,
+    /// code and reason (settling turns it into `retrying` when the policy retries).
+    func failing(_ failure: JobFailure) -> ProgressMessage {
+        var message = self
+        message.state = .failed
+        message.errorCode = failure.code
+        message.errorMessage = failure.message
+        return message
+    }
+}

@@ -55,6 +55,7 @@ extension JobFailure {
         case .outputUnwritable: .internalError
         case .cancelled: .internalError
         case .timedOut: .timedOut
+        case .resourceLimit: .resourceLimit
         }
         self.init(code, error.message)
     }

@@ -3,7 +3,7 @@ import RabbitMQ
 
 /// Publishes progress messages with publisher confirms on the progress exchange.
 public struct ProgressPublisher: Sendable {
-    let connection: AMQPConnection
+    private let connection: AMQPConnection
     let topology: Topology
 
     public init(connection: AMQPConnection, topology: Topology) {

@@ -6,7 +6,7 @@ import RabbitMQ
 extension Worker {
     /// One delivery from start to settlement. Never throws: every outcome ends in an ack
     /// (completed, or failed and dead-lettered) or a requeue (shutdown).
-    func handle(_ delivery: AMQPDelivery, publisher: ProgressPublisher) async {
+    func handle(_ delivery: AMQPDelivery, publisher: ProgressPublisher, router: JobRouter) async {
         inFlight.enter()
         defer { inFlight.leave() }
         let clock = ContinuousClock()
@@ -23,11 +23,10 @@ extension Worker {
             job = try JobRequest.decode(delivery.body)
         } catch {
             logger[metadataKey: "job.id"] = "\(error.jobID ?? "-")"
-            var message = ProgressMessage(jobID: error.jobID, progress: 0, state: .failed,
-                                          workerID: configuration.workerID, attempt: attempt)
-            message.errorCode = error.code
-            message.errorMessage = error.message
-            await settleFailure(delivery, failure: error, message: message, attempt: attempt, publisher: publisher, logger: logger)
+            let message = ProgressMessage(jobID: error.jobID, progress: 0, state: .queued,
+                                          workerID: configuration.workerID, attempt: attempt).failing(error)
+            await settleFailure(delivery, failure: error, message: message, attempt: attempt, publisher: publisher,
+                                router: router, logger: logger)
             return
         }
         logger[metadataKey: "job.id"] = "\(job.jobID)"
@@ -62,10 +61,8 @@ extension Worker {
                 "output.bytes": "\(done.outputSize)", "elapsed_seconds": "\((clock.now - started).components.seconds)"])
         } catch let failure as JobFailure where !Task.isCancelled {
             await reporter.close()
-            var message = reporter.final(.failed)
-            message.errorCode = failure.code
-            message.errorMessage = failure.message
-            await settleFailure(delivery, failure: failure, message: message, attempt: attempt, publisher: publisher, logger: logger)
+            await settleFailure(delivery, failure: failure, message: reporter.final(.failed).failing(failure), attempt: attempt,
+                                publisher: publisher, router: router, logger: logger)
             outcome = .failed
         } catch {
             await reporter.close()
@@ -87,7 +84,7 @@ extension Worker {
     /// acked. If the copy cannot be made, a retry is requeued and a dead letter rejected
     /// (the broker dead-letters it), so the job is never lost.
     func settleFailure(_ delivery: AMQPDelivery, failure: JobFailure, message: ProgressMessage, attempt: Int,
-                       publisher: ProgressPublisher, logger: Logger) async {
+                       publisher: ProgressPublisher, router: JobRouter, logger: Logger) async {
         let topology = configuration.topology
         var properties = delivery.properties
         properties.persistent = true
@@ -108,8 +105,7 @@ extension Worker {
             properties.expiration = String(ms)
             do {
                 try? await publisher.publishFinal(retrying, logger: logger)
-                try await publisher.connection.publish(delivery.body, routingKey: topology.retryQueue(tier: tier),
-                                                       properties: properties)
+                try await router.retry(delivery.body, properties: properties, tier: tier)
                 try await delivery.ack()
             } catch {
                 try? await delivery.nack(requeue: true)
@@ -131,8 +127,7 @@ extension Worker {
         properties.headers["x-original-queue"] = .string(topology.jobsQueue)
         if attempt > 1 { properties.headers[Topology.attemptsHeader] = .int(Int64(attempt)) }
         do {
-            try await publisher.connection.publish(delivery.body, routingKey: topology.deadLetterQueue,
-                                                   properties: properties)
+            try await router.deadLetter(delivery.body, properties: properties)
             try await delivery.ack()
         } catch {
             try? await delivery.reject(requeue: false)
@@ -153,10 +148,9 @@ extension Worker {
     func reportDeliveryLimits(_ notices: AMQPConsumer, publisher: ProgressPublisher) async {
         do {
             for try await notice in notices {
-                var message = ProgressMessage(jobID: JobRequest.jobID(in: notice.body), progress: 0, state: .failed,
+                let message = ProgressMessage(jobID: JobRequest.jobID(in: notice.body), progress: 0, state: .queued,
                                               workerID: configuration.workerID, attempt: configuration.topology.deliveryLimit)
-                message.errorCode = .deliveryLimit
-                message.errorMessage = "the job was delivered \(configuration.topology.deliveryLimit) times without finishing (workers crashed or were stopped on it); it is in \(configuration.topology.deadLetterQueue)"
+                    .failing(JobFailure(.deliveryLimit, "the job was delivered \(configuration.topology.deliveryLimit) times without finishing (workers crashed or were stopped on it); it is in \(configuration.topology.deadLetterQueue)"))
                 if notice.xDeath.contains(where: { $0.reason == "delivery_limit" }) {
                     Counter(label: "transcoder_jobs_total", dimensions: [("outcome", "failed")]).increment()
                     try? await publisher.publishFinal(message, logger: logger)

@@ -38,17 +38,39 @@ public final class Worker: Service {
                            minimumFreeBytes: configuration.minimumFreeBytes)
     }
 
+    /// Serves until shutdown, then closes in order: held jobs settled (or requeued), then the
+    /// broker connection, then the storage client; each is awaited, none left to a stray task.
     public func run() async throws {
-        defer { Task { [storage] in try? await storage.shutdown() } }
+        do {
+            try await serve()
+        } catch {
+            try? await storage.shutdown()
+            throw error
+        }
+        try? await storage.shutdown()
+        logger.info("worker stopped")
+    }
+
+    private func serve() async throws {
         try FileManager.default.createDirectory(atPath: configuration.scratchDirectory, withIntermediateDirectories: true)
         let orphans = ScratchDirectory.removeOrphans(root: configuration.scratchDirectory)
         if orphans > 0 { logger.notice("removed scratch directories of dead workers", metadata: ["count": "\(orphans)"]) }
         try await checkStorage()
         let amqp = try await connect()
-        defer { Task { await amqp.close() } }
+        do {
+            try await consume(on: amqp)
+        } catch {
+            await amqp.close()
+            throw error
+        }
+        await amqp.close()
+    }
+
+    private func consume(on amqp: AMQPConnection) async throws {
         status.set(connection: amqp, storage: storage)
         try await configuration.topology.declare(on: amqp)
         let publisher = ProgressPublisher(connection: amqp, topology: configuration.topology)
+        let router = JobRouter(connection: amqp, topology: configuration.topology)
         let prefetch = UInt16(configuration.concurrency)
         let jobs = try await amqp.consume(queue: configuration.topology.jobsQueue, prefetch: prefetch,
                                           consumerTag: "transcoder-\(configuration.workerID)")
@@ -64,7 +86,7 @@ public final class Worker: Service {
             await withGracefulShutdownHandler {
                 do {
                     for try await delivery in jobs {
-                        group.addTask { await self.handle(delivery, publisher: publisher) }
+                        group.addTask { await self.handle(delivery, publisher: publisher, router: router) }
                     }
                 } catch {
                     logger.error("job consumer ended", metadata: ["error": "\(error)"])
@@ -76,7 +98,6 @@ public final class Worker: Service {
             await drain()
             group.cancelAll()
         }
-        logger.info("worker stopped")
     }
 
     /// Waits for held jobs up to the grace period; the caller cancels what is left.

@@ -1,6 +1,6 @@
 /// The exchanges, queues and bindings declared through a connection, in declaration order,
 /// so that recovery can declare them again on a new connection.
-struct Topology {
+struct DeclaredTopology {
     private(set) var exchanges: [ExchangeSpec] = []
     private(set) var queues: [QueueSpec] = []
     private(set) var bindings: [BindingSpec] = []
