@@ -3,7 +3,7 @@
 #  (a) submit -> completed through a real worker vs gst-launch-1.0 running the same pipeline
 #      on the local file (trailer 55 s 720p, generated 60 s 1080p), alternated;
 #  (b) dispatch latency submit -> first progress message over 100 tiny jobs;
-#  (c) worker peak RSS during a 1080p job vs the engine alone (`transcoder run`).
+#  (c) worker idle and peak RSS and the job child's peak RSS during a 1080p job vs the engine alone (`transcoder run`).
 # Needs the stack (scripts/stack up). usage: bench/e2e.sh [ROUNDS]   env: TRANSCODER_BIN (else built in release)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
