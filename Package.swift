@@ -31,6 +31,8 @@ let package = Package(
         // libx264 for the presets' own H.264 element (Transcoding/GStreamer/X264Element.swift).
         // No pkgConfig: x264.pc only adds -DX264_API_IMPORTS (Windows), which SwiftPM warns about.
         .systemLibrary(name: "CX264", providers: [.apt(["libx264-dev"])]),
+        // The one exponential backoff schedule (pure Swift), shared by S3, RabbitMQ and the worker.
+        .target(name: "Backoff"),
         // posix_spawn's Linux extensions for a job's child process (glibc only, no library).
         .systemLibrary(name: "CSpawn"),
         // libavcodec for the own H.264 decoder element (Transcoding/GStreamer/H264DecoderElement.swift).
@@ -51,6 +53,7 @@ let package = Package(
         .target(
             name: "S3",
             dependencies: [
+                "Backoff",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -65,7 +68,7 @@ let package = Package(
         .target(
             name: "RabbitMQ",
             dependencies: [
-                "CRabbitMQ",
+                "CRabbitMQ", "Backoff",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
@@ -77,7 +80,7 @@ let package = Package(
         .target(
             name: "TranscodingService",
             dependencies: [
-                "Transcoding", "S3", "RabbitMQ", "CSpawn",
+                "Transcoding", "S3", "RabbitMQ", "CSpawn", "Backoff",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -98,8 +101,8 @@ let package = Package(
 
         .testTarget(name: "TranscodingTests", dependencies: ["Transcoding"]),
         .testTarget(name: "S3Tests", dependencies: ["S3"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "RabbitMQTests", dependencies: ["RabbitMQ"]),
-        .testTarget(name: "TranscodingServiceTests", dependencies: ["TranscodingService"]),
+        .testTarget(name: "RabbitMQTests", dependencies: ["RabbitMQ", "Backoff"]),
+        .testTarget(name: "TranscodingServiceTests", dependencies: ["TranscodingService", "Backoff"]),
         .testTarget(name: "EndToEndTests", dependencies: ["TranscodingService", "Transcoding", "S3", "RabbitMQ"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,3 +1,4 @@
+import Backoff
 import CRabbitMQ
 import CoreMetrics
 import Foundation
@@ -48,7 +49,8 @@ final class ConnectionLoop: @unchecked Sendable {
 
     // Thread-owned state.
     var handle: ConnectionHandle?
-    var generation: UInt64 = 0
+    lazy var lifecycle = ConnectionLifecycle(backoff: Backoff(initial: config.reconnectInitialDelay, maximum: config.reconnectMaxDelay))
+    var generation: UInt64 { lifecycle.generation }
     var topology = DeclaredTopology()
     var publisher = PublisherState()
     var consumerRecords: [String: ConsumerRecord] = [:]
@@ -71,8 +73,6 @@ final class ConnectionLoop: @unchecked Sendable {
     /// Seen under the inbox lock in ``runInbox()``, to spare a lock per iteration.
     private var stopSeen = false
     let writer = FrameWriter()
-    /// When the current outage began (nil while connected).
-    var lostAt: ContinuousClock.Instant?
     /// Successful reconnections after a lost connection (not the first connect). Made at
     /// each use so that it reports to whatever metrics backend is bootstrapped by then.
     var reconnects: Counter { Counter(label: "amqp_reconnects_total") }
@@ -200,29 +200,23 @@ final class ConnectionLoop: @unchecked Sendable {
             try connect()
             firstConnect.resume()
         } catch {
+            lifecycle.firstConnectFailed()
             inbox.withLock { $0.stopped = true }
             firstConnect.resume(throwing: error)
             return
         }
-        var delay = config.reconnectInitialDelay
         while true {
             if handle == nil {
-                if stopRequested { break }
-                lostAt = lostAt ?? .now
+                lifecycle.lost(at: .now)
+                guard case .wait(let delay) = lifecycle.next(stopRequested: stopRequested) else { break }
                 runInbox()
                 if sleepInterruptibly(delay) { break }
                 do {
                     try connect()
-                    delay = config.reconnectInitialDelay
                     reconnects.increment()
-                    if let lostAt {
-                        logger.info("amqp reconnected", metadata: ["amqp.outage": "\(ContinuousClock.now - lostAt)"])
-                    }
-                    lostAt = nil
                 } catch {
-                    logger.warning("amqp reconnect failed, retrying in \(min(delay * 2, config.reconnectMaxDelay))",
-                                   metadata: ["amqp.error": "\(error)"])
-                    delay = min(delay * 2, config.reconnectMaxDelay)
+                    let next = lifecycle.reconnectFailed()
+                    logger.warning("amqp reconnect failed, retrying in \(next)", metadata: ["amqp.error": "\(error)"])
                 }
                 continue
             }
@@ -231,13 +225,13 @@ final class ConnectionLoop: @unchecked Sendable {
             if handle != nil, needsDrain() { drainFrames() }
             if handle != nil { waitForActivity() }
         }
+        lifecycle.stopped()
         shutdown()
     }
 
     private func connect() throws {
         let h = try ConnectionHandle.open(config)
         handle = h
-        generation += 1
         lastReceive = .now
         lastDrain = .now
         socketReady = true
@@ -258,10 +252,11 @@ final class ConnectionLoop: @unchecked Sendable {
             handle = nil
             throw error
         }
-        if generation > 1 { recoverTopology() }
+        if lifecycle.opened() { recoverTopology() }
         resumeConsumers()
         guard handle != nil else { throw AMQPError(.connectionClosed, "connection lost during recovery") }
         connected.store(true, ordering: .releasing)
+        if let outage = lifecycle.ready(at: .now) { logger.info("amqp reconnected", metadata: ["amqp.outage": "\(outage)"]) }
         logger.info("amqp connected", metadata: ["amqp.generation": "\(generation)", "amqp.heartbeat": "\(h.heartbeat)"])
     }
 

@@ -1,5 +1,6 @@
 import CoreMetrics
 import AsyncHTTPClient
+import Backoff
 import Foundation
 import Logging
 import NIOCore
@@ -40,14 +41,10 @@ extension S3Client {
         }
     }
 
-    /// Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))].
+    /// Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))] (many workers, one server).
     func backoff(attempt: Int) -> Duration {
-        let base = Double(configuration.retryBaseDelay.components.attoseconds) / 1e18
-            + Double(configuration.retryBaseDelay.components.seconds)
-        let cap = Double(configuration.maxRetryDelay.components.seconds)
-            + Double(configuration.maxRetryDelay.components.attoseconds) / 1e18
-        let ceiling = min(cap, base * pow(2, Double(attempt - 1)))
-        return .milliseconds(Int64(Double.random(in: 0...ceiling) * 1000))
+        Backoff(initial: configuration.retryBaseDelay, maximum: configuration.maxRetryDelay, jitter: .full)
+            .delay(afterAttempt: attempt)
     }
 
     private func performOnce<T: Sendable>(_ request: S3Request,

@@ -1,3 +1,5 @@
+import Backoff
+
 /// What happens to a delivery whose job failed: the one place that tells a bad job from a
 /// passing outage.
 ///
@@ -21,6 +23,9 @@ public enum FailurePolicy {
             self.baseDelay = baseDelay
             self.maxDelay = maxDelay
         }
+
+        /// Equal jitter: within the upper half of each tier, so a retry queue's TTL bounds it.
+        var backoff: Backoff { Backoff(initial: baseDelay, maximum: maxDelay, jitter: .equal) }
     }
 
     public enum Decision: Sendable, Equatable {
@@ -48,17 +53,13 @@ public enum FailurePolicy {
     /// together do not come back together.
     public static func decide(_ code: JobFailure.Code, attempt: Int, limits: Limits, jitter: Double) -> Decision {
         guard attempt < attemptLimit(code, limits: limits) else { return .deadLetter }
-        let tier = delayTier(afterAttempt: attempt, limits: limits)
-        let fraction = 0.5 + 0.5 * min(1, max(0, jitter))
-        let milliseconds = (Double(tier.components.seconds) * 1000 + Double(tier.components.attoseconds) / 1e15) * fraction
-        return .retry(delay: .milliseconds(Int64(milliseconds.rounded())), tier: tier)
+        let backoff = limits.backoff
+        return .retry(delay: backoff.delay(afterAttempt: attempt, random: jitter), tier: backoff.step(afterAttempt: attempt))
     }
 
     /// The un-jittered delay after `attempt`: base × 2^(attempt−1), at most `maxDelay`.
     public static func delayTier(afterAttempt attempt: Int, limits: Limits) -> Duration {
-        let doublings = min(max(0, attempt - 1), 30)
-        let delay = limits.baseDelay * (1 << doublings)
-        return min(delay, limits.maxDelay)
+        limits.backoff.step(afterAttempt: attempt)
     }
 
     /// Every tier the limits can produce, shortest first: the delay queues a worker declares.

@@ -1,3 +1,4 @@
+import Backoff
 import Logging
 import RabbitMQ
 
@@ -24,15 +25,16 @@ public struct ProgressPublisher: Sendable {
     func publishFinal(_ message: ProgressMessage, logger: Logger, patience: Duration = .seconds(300)) async throws {
         let clock = ContinuousClock()
         let deadline = clock.now + patience
-        var delay = Duration.milliseconds(200)
+        let backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(5))
+        var attempt = 1
         while true {
             do {
                 return try await publish(message)
             } catch {
                 guard clock.now < deadline, !Task.isCancelled else { throw error }
                 logger.warning("final progress message not confirmed yet, retrying", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: delay)
-                delay = min(delay * 2, .seconds(5))
+                try? await Task.sleep(for: backoff.delay(afterAttempt: attempt))
+                attempt += 1
             }
         }
     }

@@ -1,3 +1,4 @@
+import Backoff
 import Foundation
 import Logging
 import Metrics
@@ -139,15 +140,16 @@ public final class Worker: Service {
         config.connectionName = "transcoder worker \(configuration.workerID)"
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(60)
-        var delay = Duration.milliseconds(500)
+        let backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(5))
+        var attempt = 1
         while true {
             do {
                 return try await AMQPConnection.connect(config, logger: Logger(label: "amqp"))
             } catch let error as AMQPError where error.code == .unreachable && clock.now < deadline {
                 logger.warning("broker not reachable yet, retrying", metadata: [
                     "error": "\(ErrorAdvice.sentence(for: error, configuration: configuration))"])
-                try await Task.sleep(for: delay)
-                delay = min(delay * 2, .seconds(5))
+                try await Task.sleep(for: backoff.delay(afterAttempt: attempt))
+                attempt += 1
             }
         }
     }
