@@ -43,6 +43,8 @@ import Testing
         .init(fragment: "videoscale ! video/x-raw,width=10000,height=200 ! x264enc", code: .optionsForbidden, mentions: ["capsfilter", "width"]),
         .init(fragment: "videorate ! video/x-raw,framerate=1000/1 ! x264enc", code: .optionsForbidden, mentions: ["capsfilter", "frames per second"]),
         .init(fragment: "videoconvert ! x264enc ! mp4mux ! filesink location=/tmp/pwned", code: .optionsForbidden, mentions: ["filesink"]),
+        .init(fragment: "videoconvert ! x264enc threads=100000", code: .optionsForbidden, mentions: ["x264enc", "threads", "limit of 64"]),
+        .init(fragment: "videoconvert n-threads=5000 ! vp9enc", code: .optionsForbidden, mentions: ["videoconvert", "n-threads"]),
         .init(fragment: "nosuchelement", code: .optionsInvalid, mentions: ["nosuchelement"]),
         .init(fragment: "videoconvert ! x264enc nosuchprop=1", code: .optionsInvalid, mentions: ["nosuchprop"]),
         .init(fragment: "videoconvert x264enc", code: .optionsInvalid, mentions: ["one free input and one free output"]),
@@ -63,7 +65,8 @@ import Testing
 
     @Test(arguments: ["videoconvert ! x264enc", "x264enc", "videoconvert ! videoscale ! video/x-raw,width=640 ! x264enc speed-preset=veryfast bitrate=800",
                       "videoflip method=clockwise ! videoconvert ! x264enc tune=zerolatency ! h264parse", "deinterlace ! videoconvert ! x265enc",
-                      "queue max-size-buffers=2 ! videoconvert ! x264enc pass=qual quantizer=30", "\n  videoconvert ! x264enc \t"])
+                      "queue max-size-buffers=2 ! videoconvert ! x264enc pass=qual quantizer=30", "\n  videoconvert ! x264enc \t",
+                      "videoconvert n-threads=4 ! x264enc threads=8"])
     func acceptedFragments(_ fragment: String) throws {
         try TranscodingEngine.validate(.fragment(fragment), outputKey: "path/to/output_file")
     }

@@ -38,6 +38,10 @@ enum FragmentPolicy {
     /// x264enc `pass` values that do not touch the disk (cbr, quant, qual); passes 1-3 write `x264.log`.
     static let x264SafePasses: Set<String> = ["cbr", "quant", "qual", "0", "4", "5"]
 
+    /// Most threads a fragment's element may ask for (`threads`, `n-threads`): enough for any
+    /// machine's cores, not enough to exhaust the process (x264enc takes `threads=100000`).
+    static let maxThreads = 64
+
     /// Why a factory is refused, from its class metadata, for the user message.
     static func refusalReason(factory: String, klass: String) -> String {
         let k = klass.lowercased()

@@ -25,6 +25,9 @@ enum PropertyChecker {
                 throw refuse("multi-pass encoding writes a log file on the worker")
             }
             let lower = property.lowercased()
+            if lower == "threads" || lower == "n-threads", let n = Int(value), n > FragmentPolicy.maxThreads {
+                throw refuse("it asks for \(n) threads, above the limit of \(FragmentPolicy.maxThreads)")
+            }
             if let hit = FragmentPolicy.externalNameFragments.first(where: { lower.contains($0) }) {
                 throw refuse("its name ('\(hit)') suggests it names a file, URI, socket, descriptor or raw option string")
             }
