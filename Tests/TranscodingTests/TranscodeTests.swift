@@ -130,6 +130,28 @@ import Testing
                                      "-of", "default=noprint_wrappers=1:nokey=1", path]).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// SSIM of `output` against `input` scaled to the output's size, with the output's first
+    /// `skip` frames dropped (ffmpeg pairs frames by timestamp).
+    static func ssim(_ output: String, against input: String, skippingOutputFrames skip: Int = 0) throws -> Double {
+        let size = try Fixtures.run("ffprobe", ["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height",
+                                                "-of", "csv=s=x:p=0", output]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let graph = "[0:v]trim=start_frame=\(skip),setpts=PTS-STARTPTS[o];[1:v]setpts=PTS-STARTPTS,"
+            + "scale=\(size.replacingOccurrences(of: "x", with: ":")):flags=bicubic[r];[o][r]ssim"
+        let out = try Fixtures.run("ffmpeg", ["-hide_banner", "-i", output, "-i", input, "-lavfi", graph, "-f", "null", "-"])
+        let all = try #require(out.range(of: "All:"), "no SSIM in ffmpeg's output")
+        return Double(out[all.upperBound...].prefix { $0.isNumber || $0 == "." }) ?? 0
+    }
+
+    /// Each picture of an H.264 preset's output shows the input picture of its own time: with
+    /// B-frames decoding after they were shown, every picture came out two frames late.
+    @Test func h264PresetPicturesLineUpWithTheirTimestamps() async throws {
+        let input = try Fixtures.media("trailer_bbb.mp4")
+        let (_, out, _) = try await transcode(input, "o.mp4", .preset("h264-480p", overrides: .init(speed: "ultrafast")))
+        let aligned = try Self.ssim(out.path, against: input)
+        let late = try Self.ssim(out.path, against: input, skippingOutputFrames: 2)
+        #expect(aligned > 0.95 && aligned > late, "SSIM in step \(aligned), two frames off \(late)")
+    }
+
     /// Interlaced input comes out of a preset progressive, whatever its field order: idet finds
     /// the frames progressive (no combing) and the stream says so.
     @Test(arguments: ["interlaced-tff.mp4", "interlaced-bff.mp4"])

@@ -14,6 +14,8 @@ import Testing
         var keyframes = 0
         var dtsNonDecreasing = true
         var allPTS = true
+        /// No picture decodes after it is shown (DTS ≤ PTS on every buffer).
+        var dtsNeverAfterPTS = true
     }
 
     /// Counts live input buffers: each buffer entering the encoder is replaced by a deep copy
@@ -26,6 +28,7 @@ import Testing
         let lastDTS = Atomic<UInt64>(0)
         let dtsBackwards = Atomic<Bool>(false)
         let missingPTS = Atomic<Bool>(false)
+        let dtsAfterPTS = Atomic<Bool>(false)
     }
 
     /// Plays a pipeline until it ends: EOS or ERROR (60 s at most).
@@ -83,6 +86,7 @@ import Testing
                 t.lastDTS.store(dts, ordering: .relaxed)
             }
             if UInt64(buffer.pointee.pts) == GStreamer.clockTimeNone { t.missingPTS.store(true, ordering: .relaxed) }
+            if dts != GStreamer.clockTimeNone, dts > UInt64(buffer.pointee.pts) { t.dtsAfterPTS.store(true, ordering: .relaxed) }
             return GST_PAD_PROBE_OK
         }, data, nil)
         for o in [UnsafeMutableRawPointer(copyPad), UnsafeMutableRawPointer(copy), UnsafeMutableRawPointer(outPad), UnsafeMutableRawPointer(out)] {
@@ -92,7 +96,8 @@ import Testing
         #expect(try Self.play(pipeline) == GST_MESSAGE_EOS, "pipeline failed: \(launch)")
         return Run(maxAlive: tracker.maxAlive.load(ordering: .relaxed), outputs: tracker.outputs.load(ordering: .relaxed),
                    keyframes: tracker.keyframes.load(ordering: .relaxed),
-                   dtsNonDecreasing: !tracker.dtsBackwards.load(ordering: .relaxed), allPTS: !tracker.missingPTS.load(ordering: .relaxed))
+                   dtsNonDecreasing: !tracker.dtsBackwards.load(ordering: .relaxed), allPTS: !tracker.missingPTS.load(ordering: .relaxed),
+                   dtsNeverAfterPTS: !tracker.dtsAfterPTS.load(ordering: .relaxed))
     }
 
     @Test func releasesEachInputFrameOnceX264HasIt() throws {
@@ -110,6 +115,7 @@ import Testing
         #expect(run.keyframes >= 4, "key-int-max=15 over 60 frames gave \(run.keyframes) keyframes")
         #expect(run.dtsNonDecreasing)
         #expect(run.allPTS)
+        #expect(run.dtsNeverAfterPTS, "a B-frame decodes after it is shown")
     }
 
     @Test func bitrateModeAndUnknownPresetFailCleanly() throws {

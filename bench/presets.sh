@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Benchmark: every preset through the engine (engine-bench) against the ffmpeg command a user
+# would pick for the same output: same encoder library, rate control, speed setting and size
+# (fit in the preset's box, never upscaled), same audio codec and bitrate. Alternated in one
+# run on the same input; both command lines are printed.
+# Per preset: wall time, frames per CPU-second (user+sys), peak RSS, output bitrate, and SSIM
+# of the output against the source scaled to the output's size (so that a faster setting
+# cannot pass as a faster engine).
+# Input: the first 20 s of the 720p trailer (.cache/media), cut without re-encoding.
+#
+# usage: bench/presets.sh [ROUNDS] [PRESET...]   env: ENGINE_BENCH=path/to/engine-bench (else built)
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+ROUNDS="${1:-1}"; shift || true
+PRESETS=("$@")
+[[ ${#PRESETS[@]} -gt 0 ]] || PRESETS=(h264-1080p h264-720p h264-480p hevc-720p vp9-720p av1-720p aac-audio opus-audio)
+MEDIA="${TRANSCODER_MEDIA_DIR:-$ROOT/.cache/media}"
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+if [[ -z "${ENGINE_BENCH:-}" ]]; then
+  BUILD=(swift build -c release --product engine-bench --static-swift-stdlib --scratch-path "$ROOT/.build-static")
+  (cd "$ROOT" && "${BUILD[@]}" >&2)
+  ENGINE_BENCH="$(cd "$ROOT" && "${BUILD[@]}" --show-bin-path)/engine-bench"
+fi
+INPUT="$WORK/input.mp4"
+ffmpeg -hide_banner -loglevel error -y -i "$MEDIA/trailer_bbb.mp4" -t 20 -c copy "$INPUT"
+THREADS="$(nproc)"
+
+# The preset's box and encoder settings, as EncodingPlan.videoEncoder sets them.
+box() { case "$1" in h264-1080p) echo 1920 1080;; h264-480p) echo 854 480;; *-audio) echo 0 0;; *) echo 1280 720;; esac; }
+ext() { case "$1" in vp9-*) echo webm;; aac-audio) echo m4a;; opus-audio) echo opus;; *) echo mp4;; esac; }
+ffmpeg_codecs() {
+  case "$1" in
+    h264-*) echo "-c:v libx264 -preset veryfast -crf 23 -g 250 -c:a aac -b:a 128k";;
+    hevc-720p) echo "-c:v libx265 -preset veryfast -crf 28 -x265-params log-level=error -c:a aac -b:a 128k";;
+    vp9-720p) echo "-c:v libvpx-vp9 -deadline realtime -cpu-used 6 -row-mt 1 -threads $THREADS -crf 32 -b:v 0 -c:a libopus -b:a 128k";;
+    av1-720p) echo "-c:v libaom-av1 -usage realtime -cpu-used 8 -row-mt 1 -threads $THREADS -b:v 1500k -maxrate 0 -qmax 63 -c:a aac -b:a 128k";;
+    aac-audio) echo "-vn -c:a aac -b:a 128k";;
+    opus-audio) echo "-vn -c:a libopus -b:a 96k";;
+  esac
+}
+# The engine's size for the input in a box: aspect kept, never upscaled, even (EncodingPlan.fit).
+SOURCE_SIZE="$(ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=p=0 "$MEDIA/trailer_bbb.mp4" | tr ',' ' ')"
+fit() {
+  python3 -c "import sys; iw, ih, bw, bh = map(int, sys.argv[1:]); s = min(1, bw / iw, bh / ih)
+e = lambda x: max(2, int(x / 2) * 2); print(min(e(iw * s), bw - bw % 2), min(e(ih * s), bh - bh % 2))" $SOURCE_SIZE "$@"
+}
+ffmpeg_cmd() {
+  read -r w h <<<"$(box "$1")"
+  local scale=""
+  [[ "$w" != 0 ]] && scale="-vf scale=$(fit "$w" "$h" | tr ' ' ':')"
+  echo "ffmpeg -hide_banner -loglevel error -y -i $2 $scale $(ffmpeg_codecs "$1") $3"
+}
+engine_cmd() { echo "$ENGINE_BENCH $2 $3 --preset $1 --quiet"; }
+
+RESULTS="$WORK/results.tsv"
+for preset in "${PRESETS[@]}"; do
+  echo "$preset engine: $(engine_cmd "$preset" '<input>' "<out>.$(ext "$preset")")"
+  echo "$preset ffmpeg: $(ffmpeg_cmd "$preset" '<input>' "<out>.$(ext "$preset")")"
+  for round in $(seq 1 "$ROUNDS"); do
+    for tool in engine ffmpeg; do
+      out="$WORK/$preset-$tool.$(ext "$preset")"
+      cmd="$(${tool}_cmd "$preset" "$INPUT" "$out")"
+      /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" bash -c "$cmd >/dev/null"
+      frames="$(ffprobe -v error -select_streams v:0 -count_packets -show_entries stream=nb_read_packets -of csv=p=0 "$out" || true)"
+      bitrate="$(ffprobe -v error -show_entries format=bit_rate -of csv=p=0 "$out")"
+      ssim="-"
+      if [[ -n "$frames" ]]; then
+        size="$(ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=s=x:p=0 "$out")"
+        ssim="$(ffmpeg -hide_banner -i "$out" -i "$INPUT" -lavfi "[1:v]scale=${size/x/:}:flags=bicubic[ref];[0:v][ref]ssim" -f null - 2>&1 \
+                 | grep -o 'All:[0-9.]*' | cut -d: -f2 || echo -)"
+      fi
+      echo -e "$preset\t$tool\t$(tail -1 "$WORK/time" | tr ' ' '\t')\t${frames:-0}\t$bitrate\t$ssim" >>"$RESULTS"
+      echo "  $preset round $round $tool: $(tail -1 "$WORK/time") frames=${frames:-0} bitrate=$bitrate ssim=$ssim" >&2
+    done
+  done
+done
+
+python3 - "$RESULTS" <<'PY'
+import sys, statistics as st
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+data = {}
+for preset, tool, wall, user, sys_, rss, frames, bitrate, ssim in rows:
+    cpu = float(user) + float(sys_)
+    data.setdefault(preset, {}).setdefault(tool, []).append(
+        (float(wall), (int(frames) / cpu) if int(frames) else 1 / cpu, int(rss) / 1024, int(bitrate) / 1000,
+         float(ssim) if ssim not in ("-", "") else float("nan")))
+print(f"\n{'preset':12} {'tool':7} {'wall s':>7} {'fps/CPU-s':>10} {'peak MB':>8} {'kbit/s':>7} {'SSIM':>7}   (audio presets: 1/CPU-s)")
+for preset, tools in data.items():
+    med = {t: tuple(st.median(x[i] for x in v) for i in range(5)) for t, v in tools.items()}
+    for t in ("engine", "ffmpeg"):
+        w, f, m, b, s = med[t]
+        print(f"{preset:12} {t:7} {w:7.2f} {f:10.2f} {m:8.0f} {b:7.0f} {s:7.4f}")
+    e, r = med["engine"], med["ffmpeg"]
+    print(f"{preset:12} ratio   wall x{e[0]/r[0]:.3f}  fps/CPU-s x{e[1]/r[1]:.3f}  peak RSS x{e[2]/r[2]:.3f}  "
+          f"bitrate x{e[3]/r[3]:.3f}  SSIM {e[4]-r[4]:+.4f}   (targets: x1.00 for H.264, x0.95 otherwise; SSIM >= -0.005; RSS <= x1.0)")
+PY
