@@ -11,10 +11,12 @@ struct RunCommand: AsyncParsableCommand {
         abstract: "Transcode a local file to a local file with the worker's engine (no broker, no storage).")
 
     @Argument(help: "Input media file.") var input: String
-    @Argument(help: "Output file; its extension picks the container (none: MP4).") var output: String
+    @Argument(help: "Output file; its extension picks the container (none: MP4). With --outputs, a directory.") var output: String
     @Option(help: "A pipeline fragment for the video branch.") var fragment: String?
     @Option(help: "A preset name (see `transcoder presets`); the default is h264-720p.") var preset: String?
     @OptionGroup var overrides: OverrideOptions
+    @Option(help: "Several outputs from one decode, as a job's 'outputs' JSON array; each goes to its key under the output directory.")
+    var outputs: String?
     @Option(help: "Stall timeout in seconds.") var stallTimeout = 120
     @Flag(help: "Log GStreamer detail.") var verbose = false
 
@@ -27,6 +29,26 @@ struct RunCommand: AsyncParsableCommand {
         let engine = TranscodingEngine(limits: EngineLimits(stallTimeout: .seconds(stallTimeout)),
                                        logger: Logger(label: "transcoding"))
         let bar = Mutex(ProgressBar())
+        if let outputs {
+            guard fragment == nil, preset == nil else { throw ValidationError("give --outputs alone, or --fragment/--preset") }
+            let job = try JobRequest.decode(Array(#"{"job_id":"local","input_key":"in","output_key":"manifest.json","outputs":"#.utf8)
+                                            + Array(outputs.utf8) + Array("}".utf8))
+            do {
+                let result = try await engine.transcode(input: input, outputs: job.localOutputs ?? [], directory: output) { p in
+                    bar.withLock { $0.show(percent: p.percent, state: "transcoding", fps: p.fps, eta: p.etaSeconds, frames: p.frames, position: p.position) }
+                }
+                bar.withLock { $0.show(percent: 100, state: "done", fps: nil, eta: nil); $0.finish() }
+                for produced in result.outputs {
+                    let bytes = produced.files.map(\.size).reduce(0, +)
+                    print("\(output)/\(produced.name): \(produced.files.count) files, \(bytes) bytes")
+                }
+            } catch {
+                bar.withLock { $0.finish() }
+                FileHandle.standardError.write(Data("transcoder: cannot transcode '\(input)': \(error)\n".utf8))
+                throw ExitCode.failure
+            }
+            return
+        }
         do {
             let result = try await engine.transcode(input: input, output: output, options: request.options) { p in
                 bar.withLock { $0.show(percent: p.percent, state: "transcoding", fps: p.fps, eta: p.etaSeconds, frames: p.frames, position: p.position) }

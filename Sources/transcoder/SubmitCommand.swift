@@ -17,6 +17,8 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(help: "A pipeline fragment for the video branch.") var fragment: String?
     @Option(help: "A preset name (see `transcoder presets`).") var preset: String?
     @OptionGroup var overrides: OverrideOptions
+    @Option(help: "Several outputs from one decode: a JSON array as the job's 'outputs' (then --output-key names the manifest).")
+    var outputs: String?
     @Option(help: "Job id (default: a new UUID).") var jobID: String?
     @Flag(help: "Show live progress and exit non-zero if the job fails.") var wait = false
     @OptionGroup var config: ConfigOptions
@@ -24,10 +26,17 @@ struct SubmitCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try await loadConfiguration(config.envFile, requireStorage: file != nil)
         LogSetup.bootstrap(level: .warning, json: false)
-        guard (fragment == nil) != (preset == nil) else { throw ValidationError("give exactly one of --fragment or --preset") }
+        guard outputs != nil ? fragment == nil && preset == nil : (fragment == nil) != (preset == nil) else {
+            throw ValidationError("give exactly one of --fragment, --preset or --outputs")
+        }
         let (inputKey, outputKey) = try keys()
-        let job = JobRequest(jobID: jobID ?? UUID().uuidString.lowercased(), inputKey: inputKey, outputKey: outputKey,
+        var job = JobRequest(jobID: jobID ?? UUID().uuidString.lowercased(), inputKey: inputKey, outputKey: outputKey,
                              transcodeOptions: fragment, preset: preset, overrides: preset == nil ? nil : overrides.value)
+        if let outputs {
+            do { job.outputs = try JSONDecoder().decode([JobRequest.Output].self, from: Data(outputs.utf8)) } catch {
+                throw ValidationError("--outputs is not a JSON array of outputs: \(error)")
+            }
+        }
         // The same checks a worker makes, before anything is uploaded.
         _ = try JobRequest.decode(Array(try JSONEncoder().encode(job)))
 
@@ -75,6 +84,7 @@ struct SubmitCommand: AsyncParsableCommand {
         }
         if let outputKey { return (input, outputKey) }
         let base = URL(fileURLWithPath: input).deletingPathExtension().lastPathComponent
+        if outputs != nil { return (input, "out/\(base)/manifest.json") }
         let container = preset.flatMap(Preset.named)?.container ?? .mp4
         return (input, "out/\(base)-\(preset ?? "fragment").\(container.rawValue)")
     }

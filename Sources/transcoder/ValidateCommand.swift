@@ -26,11 +26,15 @@ struct ValidateCommand: ParsableCommand {
             throw ValidationError("give --fragment, --preset or --job")
         }
         do {
-            try TranscodingEngine.validate(request.options, outputKey: request.outputKey)
+            try request.validateOptions()
         } catch {
             return fail(error.description)
         }
-        print("ok: \(request.options) -> \(Container.forOutputKey(request.outputKey).rawValue)")
+        if let outputs = request.outputs {
+            print("ok: \(outputs.count) outputs, manifest at \(request.outputKey)")
+        } else {
+            print("ok: \(request.options) -> \(Container.forOutputKey(request.outputKey).rawValue)")
+        }
     }
 
     private func fail(_ reason: String) {

@@ -58,7 +58,7 @@ public final class TranscodingEngine: Sendable {
         let inputInfo = try await probe(input)
         // Hands back what the probe's decoders freed into thread arenas (about 2 MB on the trailer).
         cgst_trim_heap()
-        try Self.check(inputInfo, against: plan, options: options, limits: limits)
+        try Self.check(inputInfo, against: plan, limits: limits)
         if Task.isCancelled { throw TranscodeError(.cancelled, "The job was cancelled.") }
 
         let outputURL = URL(fileURLWithPath: output)
@@ -94,7 +94,7 @@ public final class TranscodingEngine: Sendable {
     }
 
     /// Refuses inputs the plan cannot use before building anything.
-    static func check(_ input: MediaInfo, against plan: EncodingPlan, options: TranscodeOptions,
+    static func check(_ input: MediaInfo, against plan: EncodingPlan,
                       limits: EngineLimits = .default) throws(TranscodeError) {
         if !input.hasVideo && !input.hasAudio {
             throw TranscodeError(.inputUnsupported, "The input has no audio or video stream.")

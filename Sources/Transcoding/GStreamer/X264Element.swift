@@ -25,7 +25,7 @@ enum X264Element {
     nonisolated(unsafe) private static var parentClass: UnsafeMutablePointer<GstVideoEncoderClass>?
 
     private enum Property: guint {
-        case speedPreset = 1, crf, bitrate, keyIntMax
+        case speedPreset = 1, crf, bitrate, keyIntMax, keyframePeriod
     }
 
     private static func state(_ object: UnsafeMutableRawPointer?) -> X264State? {
@@ -43,6 +43,7 @@ enum X264Element {
             case .crf: s.crf = g_value_get_uint(value)
             case .bitrate: s.bitrateKbps = g_value_get_uint(value)
             case .keyIntMax: s.keyIntMax = g_value_get_uint(value)
+            case .keyframePeriod: s.keyframePeriodMs = g_value_get_uint(value)
             }
         }
         objectClass.pointee.get_property = { object, id, value, _ in
@@ -52,6 +53,7 @@ enum X264Element {
             case .crf: g_value_set_uint(value, s.crf)
             case .bitrate: g_value_set_uint(value, s.bitrateKbps)
             case .keyIntMax: g_value_set_uint(value, s.keyIntMax)
+            case .keyframePeriod: g_value_set_uint(value, s.keyframePeriodMs)
             }
         }
         let rw = cgst_param_readwrite()
@@ -63,6 +65,7 @@ enum X264Element {
             (.crf, uint("crf", "Constant rate factor, when bitrate is 0", 51, 23)),
             (.bitrate, uint("bitrate", "Average bitrate in kbit/s with a 600 ms VBV (0: CRF)", 2_000_000, 0)),
             (.keyIntMax, uint("key-int-max", "Maximal distance between keyframes", 10_000, 250)),
+            (.keyframePeriod, uint("keyframe-period", "An IDR frame at every multiple of this many ms from the first frame, and no other (0: x264 decides)", 600_000, 0)),
         ]
         for (id, spec) in specs { g_object_class_install_property(objectClass, id.rawValue, spec) }
 
@@ -168,7 +171,7 @@ enum X264Element {
                 }
             }
         }
-        pic.i_type = cgst_frame_is_force_keyframe(frame) != 0 ? X264_TYPE_IDR : X264_TYPE_AUTO
+        pic.i_type = cgst_frame_is_force_keyframe(frame) != 0 || s.isScheduledKeyframe(UInt64(frame.pointee.pts)) ? X264_TYPE_IDR : X264_TYPE_AUTO
         if s.param.b_pic_struct != 0, let input = frame.pointee.input_buffer {
             let flags = input.pointee.mini_object.flags
             let structure = flags & GST_VIDEO_BUFFER_FLAG_INTERLACED.rawValue == 0 ? PIC_STRUCT_PROGRESSIVE
@@ -221,6 +224,11 @@ private final class X264State: @unchecked Sendable {
     var crf: guint = 23
     var bitrateKbps: guint = 0
     var keyIntMax: guint = 250
+    /// With a period, keyframes fall at the same times in every encoder fed the same frames
+    /// (HLS variants switch there): IDR at each multiple of it from the first frame, and no scene cuts.
+    var keyframePeriodMs: guint = 0
+    private var firstPTS: UInt64?
+    private var nextKeyframe: UInt64 = 0
 
     var encoder: OpaquePointer?
     var param = x264_param_t()
@@ -234,6 +242,20 @@ private final class X264State: @unchecked Sendable {
     func close() {
         if let x = encoder { x264_encoder_close(x) }
         encoder = nil
+        firstPTS = nil
+    }
+
+    /// True for the first frame at or past the next multiple of the period (half a millisecond early counts,
+    /// for rounded timestamps); each period gets one keyframe however the frame rate varies.
+    func isScheduledKeyframe(_ pts: UInt64) -> Bool {
+        guard keyframePeriodMs > 0, pts != GStreamer.clockTimeNone else { return false }
+        let period = UInt64(keyframePeriodMs) * 1_000_000
+        let first = firstPTS ?? pts
+        if firstPTS == nil { firstPTS = pts; nextKeyframe = 0 }
+        let t = pts - first + 500_000
+        guard t >= nextKeyframe else { return false }
+        nextKeyframe = (t / period + 1) * period
+        return true
     }
 
     /// x264's parameters for the current input, as x264enc sets them for the same properties.
@@ -266,6 +288,11 @@ private final class X264State: @unchecked Sendable {
         p.vui.i_transfer = Int32(gst_video_transfer_function_to_iso(info.colorimetry.transfer))
         p.vui.i_colmatrix = Int32(gst_video_color_matrix_to_iso(info.colorimetry.matrix))
         p.i_keyint_max = Int32(keyIntMax)          // threads stay x264's choice (1.5 x cores)
+        if keyframePeriodMs > 0 {                  // only the scheduled IDRs (isScheduledKeyframe)
+            p.i_keyint_max = X264_KEYINT_MAX_INFINITE
+            p.i_scenecut_threshold = 0
+            p.b_open_gop = 0
+        }
         p.b_annexb = 1                             // see outputCaps
         p.b_repeat_headers = 1
         if bitrateKbps > 0 {

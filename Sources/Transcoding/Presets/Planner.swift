@@ -13,6 +13,9 @@ enum Planner {
                                 audio: audio, audioOnly: false, audioCaps: caps)
         case let .preset(name, overrides):
             guard let preset = Preset.named(name) else {
+                if Ladder.named(name) != nil {
+                    throw TranscodeError(.optionsInvalid, "'\(name)' makes an HLS package: use it in an 'outputs' entry with 'hls'.")
+                }
                 throw TranscodeError(.optionsInvalid,
                     "Unknown preset '\(name)'. Known presets: \(Preset.all.map(\.name).joined(separator: ", ")).")
             }

@@ -40,12 +40,23 @@ public struct ProgressMessage: Sendable, Equatable, Codable {
     public var errorMessage: String?
     // Retrying only: seconds until the job is back in the jobs queue.
     public var retryInSeconds: Double?
+    /// A several-output job: each output's key, state and progress.
+    public var outputs: [OutputProgress]?
+
+    public struct OutputProgress: Sendable, Equatable, Codable {
+        public var key: String
+        public var state: State
+        public var progress: Double
+        public init(key: String, state: State, progress: Double) {
+            self.key = key; self.state = state; self.progress = min(100, max(0, (progress * 10).rounded() / 10))
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
         case jobID = "job_id", progress, state, workerID = "worker_id", timestamp
         case startedAt = "started_at", attempt, fps, etaSeconds = "eta_seconds", frames, positionSeconds = "position_seconds"
         case outputKey = "output_key", outputSize = "output_size", durationSeconds = "duration_seconds"
-        case errorCode = "error_code", errorMessage = "error_message", retryInSeconds = "retry_in_seconds"
+        case errorCode = "error_code", errorMessage = "error_message", retryInSeconds = "retry_in_seconds", outputs
     }
 
     public init(jobID: String?, progress: Double, state: State, workerID: String, timestamp: Date = Date(),
@@ -80,6 +91,7 @@ public struct ProgressMessage: Sendable, Equatable, Codable {
         try c.encodeIfPresent(errorCode, forKey: .errorCode)
         try c.encodeIfPresent(errorMessage, forKey: .errorMessage)
         try c.encodeIfPresent(retryInSeconds, forKey: .retryInSeconds)
+        try c.encodeIfPresent(outputs, forKey: .outputs)
     }
 
     public func encoded() -> [UInt8] {

@@ -62,6 +62,26 @@ struct ChildEngine: Sendable {
                    logger: Logger, progress: @escaping @Sendable (TranscodeProgress) -> Void) async throws(JobFailure) -> TranscodeResult {
         let request = ChildRequest(jobID: jobID, input: input, output: output, options: options, limits: limits,
                                    cpuSeconds: cpuSeconds, logLevel: logLevel.rawValue, jsonLogs: jsonLogs)
+        guard case .completed(let result) = try await run(request, workingDirectory: workingDirectory, logger: logger, progress: progress) else {
+            throw JobFailure(.internalError, "The media engine process answered a different job.")
+        }
+        return result
+    }
+
+    /// Every output of a several-output job into `directory` (inside the scratch directory).
+    func transcode(jobID: String, input: String, outputs: [OutputSpec], directory: String, workingDirectory: String,
+                   logger: Logger, progress: @escaping @Sendable (TranscodeProgress) -> Void) async throws(JobFailure) -> MultiTranscodeResult {
+        let request = ChildRequest(jobID: jobID, input: input, output: directory, options: .fragment(""), outputs: outputs, limits: limits,
+                                   cpuSeconds: cpuSeconds, logLevel: logLevel.rawValue, jsonLogs: jsonLogs)
+        guard case .completedOutputs(let result) = try await run(request, workingDirectory: workingDirectory, logger: logger, progress: progress) else {
+            throw JobFailure(.internalError, "The media engine process answered a different job.")
+        }
+        return result
+    }
+
+    private func run(_ request: ChildRequest, workingDirectory: String, logger: Logger,
+                     progress: @escaping @Sendable (TranscodeProgress) -> Void) async throws(JobFailure) -> ChildEvent {
+        let jobID = request.jobID
         let child: ChildProcess
         do {
             child = try ChildProcess(executable: executable, arguments: ["job-child"],
@@ -145,7 +165,7 @@ struct ChildEngine: Sendable {
         }
     }
 
-    private func outcome(_ exit: ChildProcess.Exit, stop: Stop?, final: ChildEvent?) throws(JobFailure) -> TranscodeResult {
+    private func outcome(_ exit: ChildProcess.Exit, stop: Stop?, final: ChildEvent?) throws(JobFailure) -> ChildEvent {
         switch (stop, final) {
         case (.cancelled?, _):
             throw JobFailure(.internalError, "The job was cancelled.")
@@ -154,8 +174,8 @@ struct ChildEngine: Sendable {
                                 + "(TRANSCODER_JOB_MEMORY_MB); an unbounded queue or a huge frame size in the options or the input does this.")
         case (.stalled?, _):
             throw JobFailure(.timedOut, "The media engine stopped reporting progress for longer than the stall timeout and was stopped.")
-        case (nil, .completed(let result)?):
-            return result
+        case (nil, .completed?), (nil, .completedOutputs?):
+            return final!
         case (nil, .failed(let code, let message)?):
             throw JobFailure(TranscodeError(code, message))
         default:

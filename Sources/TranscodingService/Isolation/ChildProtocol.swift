@@ -9,6 +9,8 @@ struct ChildRequest: Codable, Sendable {
     var input: String
     var output: String
     var options: TranscodeOptions
+    /// A several-output job: `output` is then the directory the outputs go in, and `options` is unused.
+    var outputs: [OutputSpec]? = nil
     var limits: EngineLimits
     /// RLIMIT_CPU for the child, in CPU-seconds of all its threads.
     var cpuSeconds: Int
@@ -19,6 +21,7 @@ struct ChildRequest: Codable, Sendable {
 enum ChildEvent: Codable, Sendable {
     case progress(TranscodeProgress)
     case completed(TranscodeResult)
+    case completedOutputs(MultiTranscodeResult)
     case failed(code: TranscodeError.Code, message: String)
 
     /// One line of the child's stdout (nil for anything else: the line is ignored).

@@ -34,10 +34,15 @@ public enum JobChild {
 
         let engine = TranscodingEngine(limits: request.limits, logger: logger)
         do {
-            let result = try await engine.transcode(input: request.input, output: request.output, options: request.options) {
-                emit(.progress($0))
+            if let outputs = request.outputs {
+                let result = try await engine.transcode(input: request.input, outputs: outputs, directory: request.output) { emit(.progress($0)) }
+                emit(.completedOutputs(result))
+            } else {
+                let result = try await engine.transcode(input: request.input, output: request.output, options: request.options) {
+                    emit(.progress($0))
+                }
+                emit(.completed(result))
             }
-            emit(.completed(result))
         } catch {
             emit(.failed(code: error.code, message: error.message))
         }

@@ -18,6 +18,7 @@ final class ProgressReporter: Sendable {
         var last: ProgressMessage.State?
         var lastSent = ContinuousClock.now - .seconds(10)
         var progress = 0.0
+        var outputs: [ProgressMessage.OutputProgress]?
     }
 
     let base: ProgressMessage
@@ -36,6 +37,11 @@ final class ProgressReporter: Sendable {
                 }
             }
         }
+    }
+
+    /// Sets the per-output detail that every following message carries (several-output jobs).
+    func setOutputs(_ outputs: [ProgressMessage.OutputProgress]) {
+        state.withLock { $0.outputs = outputs }
     }
 
     /// Reports `fraction` (0...1) of a stage. Callable from any thread.
@@ -61,6 +67,7 @@ final class ProgressReporter: Sendable {
             m.fps = fps.flatMap { $0.isFinite ? ($0 * 10).rounded() / 10 : nil }
             m.etaSeconds = eta.flatMap { $0.isFinite && $0 >= 0 ? $0.rounded() : nil }
             m.frames = frames
+            m.outputs = s.outputs
             m.positionSeconds = position.flatMap { $0.isFinite && $0 >= 0 ? ($0 * 10).rounded() / 10 : nil }
             return m
         }
@@ -77,6 +84,9 @@ final class ProgressReporter: Sendable {
         var m = ProgressMessage(jobID: base.jobID, progress: state == .completed ? 100 : self.state.withLock { $0.progress },
                                 state: state, workerID: base.workerID, attempt: base.attempt)
         m.startedAt = base.startedAt
+        m.outputs = self.state.withLock { $0.outputs }?.map { o in
+            state == .completed ? .init(key: o.key, state: .completed, progress: 100) : o
+        }
         return m
     }
 }

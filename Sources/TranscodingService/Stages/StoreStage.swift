@@ -7,9 +7,10 @@ import Transcoding
 struct StoreStage: Sendable {
     let storage: S3Client
 
-    func run(file: String, key: String, progress: @escaping @Sendable (Int64) -> Void) async throws(JobFailure) -> Int64 {
+    func run(file: String, key: String, contentType: String? = nil,
+             progress: @escaping @Sendable (Int64) -> Void) async throws(JobFailure) -> Int64 {
         do {
-            return try await storage.upload(file: file, to: key, contentType: Container.forOutputKey(key).mimeType, progress: progress)
+            return try await storage.upload(file: file, to: key, contentType: contentType ?? Container.forOutputKey(key).mimeType, progress: progress)
         } catch {
             throw JobFailure(storage: error, key: key, input: false, bucket: storage.configuration.bucket)
         }

@@ -20,6 +20,11 @@ struct TranscodeStage: Sendable {
         return options
     }
 
+    /// The several-output form: every output planned and checked before anything is downloaded.
+    func validate(outputs: OutputSet) throws(JobFailure) {
+        do { try TranscodingEngine.validate(outputs: outputs.specs, limits: engine.limits) } catch { throw JobFailure(error) }
+    }
+
     func run(jobID: String, input: String, outputKey: String, options: TranscodeOptions, in scratch: ScratchDirectory,
              logger: Logger, progress: @escaping @Sendable (TranscodeProgress) -> Void) async throws(JobFailure) -> (path: String, result: TranscodeResult) {
         // Keep the key's extension (it picks the container); none lets the engine choose.
