@@ -85,3 +85,56 @@ struct ProgressMessageTests {
         #expect(ProgressMessage(jobID: nil, progress: -3, state: .failed, workerID: "w").progress == 0)
     }
 }
+
+/// Several outputs (docs/messages.md): decoding, refusals, local names and keys.
+extension JobRequestTests {
+    func decodeJob(_ text: String) throws(JobFailure) -> JobRequest { try JobRequest.decode(Array(text.utf8)) }
+
+    @Test func outputsDecodeAndMapToLocalNames() throws {
+        let job = try decodeJob(#"{"job_id": "m", "input_key": "in.mov", "output_key": "out/m/manifest.json", "outputs": [{"key": "out/m/hls/", "preset": "hls-ladder", "hls": {"segment_seconds": 4}}, {"key": "out/m/small.WEBM", "preset": "vp9-720p", "overrides": {"height": 360}}, {"key": "out/m/thumbs/", "thumbnails": {"poster_at": 0.2, "sprite_interval_seconds": 10}}, {"key": "out/m/f.mkv", "transcode_options": "videoconvert ! x264enc"}]}"#)
+        let outputs = try #require(job.outputs)
+        #expect(outputs[0] == JobRequest.Output(key: "out/m/hls/", preset: "hls-ladder", hls: .init(segmentSeconds: 4)))
+        #expect(outputs[1].overrides == JobRequest.Overrides(height: 360))
+        let set = OutputSet(outputs)
+        #expect(set.specs.map(\.name) == ["out1", "out2.webm", "out3", "out4.mkv"])
+        #expect(set.specs[0].kind == .hls(.preset("hls-ladder", overrides: .init()), segmentSeconds: 4))
+        #expect(set.specs[2].kind == .thumbnails(.init(posterAt: 0.2, spriteIntervalSeconds: 10, width: 160)))
+        #expect(set.specs[3].kind == .file(.fragment("videoconvert ! x264enc")))
+        #expect(set.key(of: .init(path: "out1/720p/seg00000.ts", role: .segment, size: 1), in: 0) == "out/m/hls/720p/seg00000.ts")
+        #expect(set.key(of: .init(path: "out2.webm", role: .file, size: 1), in: 1) == "out/m/small.WEBM")
+        #expect(OutputSet(outputs, keysAsNames: true).specs.map(\.name) == ["out/m/hls", "out/m/small.WEBM", "out/m/thumbs", "out/m/f.mkv"])
+        try job.validateOptions()
+    }
+
+    @Test(arguments: [
+        (#""outputs": [{"key": "a.mp4", "preset": "h264-480p"}], "preset": "h264-480p""#, "not at the top level"),
+        (#""outputs": []"#, "array of 1 to 16"),
+        (#""outputs": [{"key": "a.mp4", "preset": "h264-480p", "transcode_options": "x264enc"}]"#, "exactly one of"),
+        (#""outputs": [{"key": "a.mp4"}]"#, "exactly one of"),
+        (#""outputs": [{"key": "t/", "preset": "h264-480p", "thumbnails": {}}]"#, "exactly one of"),
+        (#""outputs": [{"key": "h", "preset": "hls-ladder", "hls": {}}]"#, "must end with '/'"),
+        (#""outputs": [{"key": "a.mp4/", "preset": "h264-480p"}]"#, "must not end with '/'"),
+        (#""outputs": [{"key": "h/", "preset": "hls-ladder", "hls": {"segment_seconds": 4.5}}]"#, "must be an integer"),
+        (#""outputs": [{"key": "h/", "preset": "hls-ladder", "hls": {"segments": 4}}]"#, "unknown field 'segments'"),
+        (#""outputs": [{"key": "h/", "preset": "hls-ladder", "hls": {}}, {"key": "h/x.mp4", "preset": "h264-480p"}]"#, "overlap"),
+        (#""outputs": [{"key": "o", "preset": "h264-480p"}]"#, "overlap"),
+        (#""outputs": [{"key": "a.mp4", "transcode_options": "x264enc", "overrides": {"crf": 20}}]"#, "apply to a 'preset' only"),
+        (#""outputs": [{"key": "a.mp4", "preset": "h264-480p", "color": 1}]"#, "unknown field 'color'"),
+    ])
+    func badOutputsAreInvalidJobs(_ fields: String, _ reason: String) {
+        do {
+            _ = try decodeJob(#"{"job_id": "j", "input_key": "i", "output_key": "o", "# + fields + "}")
+            Issue.record("accepted: \(fields)")
+        } catch {
+            #expect(error.code == .invalidJob)
+            #expect(error.message.contains(reason), "\(error.message)")
+        }
+    }
+
+    @Test func outputOptionsAreCheckedLikeTheWorkerDoes() {
+        let job = JobRequest(jobID: "j", inputKey: "i", outputKey: "m.json", outputs: [
+            .init(key: "h/", preset: "vp9-720p", hls: .init(segmentSeconds: 6))])
+        #expect(throws: JobFailure.self) { try job.validateOptions() }
+        do { try job.validateOptions() } catch { #expect(error.code == .invalidOptions) }
+    }
+}

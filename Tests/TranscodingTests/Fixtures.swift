@@ -68,6 +68,11 @@ enum Fixtures {
         case "h264-444.mkv": try run("ffmpeg", base + ["-c:v", "libx264", "-preset", "fast", "-pix_fmt", "yuv444p", "-an", path])
         case "h264-10bit.mkv": try run("ffmpeg", base + ["-c:v", "libx264", "-preset", "fast", "-pix_fmt", "yuv420p10le", "-an", path])
         case "ac3.mkv": try run("ffmpeg", base + ["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "ac3", "-ac", "6", path])
+        // A 1080p clip for the HLS ladder (every rung), 14 s with audio.
+        case "ladder-1080p.mp4":
+            try run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30",
+                               "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "14", "-c:v", "libx264",
+                               "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", path])
         case "tone.wav": try run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440", "-t", "2", path])
         // No duration for the discoverer: an MPEG-TS of 25 frames without audio, as a capture would be.
         case "unknown-duration.ts":

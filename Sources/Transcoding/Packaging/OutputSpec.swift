@@ -52,6 +52,12 @@ public struct ProducedOutput: Sendable, Codable {
         public var durationSeconds: Double?
         /// Bits per second: the peak segment bitrate for a variant playlist.
         public var bitrate: Int?
+
+        public init(path: String, role: Role, size: Int64, codec: String? = nil, width: Int? = nil, height: Int? = nil,
+                    durationSeconds: Double? = nil, bitrate: Int? = nil) {
+            self.path = path; self.role = role; self.size = size; self.codec = codec
+            self.width = width; self.height = height; self.durationSeconds = durationSeconds; self.bitrate = bitrate
+        }
     }
 
     public var name: String
