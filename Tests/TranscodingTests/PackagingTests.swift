@@ -149,4 +149,39 @@ struct PackagingUnitTests {
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
     }
+
+    @Test func aFragmentOutputThatEnlargesIsStoppedAndNothingStays() async throws {
+        // As for one output: videobox with negative borders grows the picture, seen only in the running caps.
+        let dir = try Fixtures.tempDir()
+        let input = try Fixtures.clip("clip.mp4")
+        let error = await failure { () async throws(TranscodeError) in
+            _ = try await TranscodingEngine(limits: EngineLimits(maxWidth: 400)).transcode(input: input, outputs: [
+                OutputSpec(name: "hls", kind: .hls(.preset("h264-480p"), segmentSeconds: 2)),
+                OutputSpec(name: "big.mp4", kind: .file(.fragment("videobox left=-200 ! videoconvert ! x264enc"))),
+            ], directory: dir.path) { _ in }
+        }
+        #expect(error?.code == .optionsForbidden, "\(String(describing: error))")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
+    }
+
+    @Test func aDamagedInputFailsEveryOutput() async throws {
+        let dir = try Fixtures.tempDir()
+        let whole = try Data(contentsOf: URL(fileURLWithPath: try Fixtures.clip("ladder-1080p.mp4")))
+        let truncated = dir.appendingPathComponent("truncated.mp4").path
+        try whole.prefix(whole.count / 2).write(to: URL(fileURLWithPath: truncated))
+        let out = dir.appendingPathComponent("out").path
+        let error = await failure { () async throws(TranscodeError) in
+            _ = try await TranscodingEngine().transcode(input: truncated, outputs: [
+                OutputSpec(name: "hls", kind: .hls(.preset("hls-ladder"), segmentSeconds: 2)),
+                OutputSpec(name: "t", kind: .thumbnails(ThumbnailSpec(spriteIntervalSeconds: 1))),
+            ], directory: out) { _ in }
+        }
+        #expect(error?.code == .inputCorrupt, "\(String(describing: error))")
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []).isEmpty)
+    }
+
+    /// The engine's error, or nil when the body succeeded.
+    private func failure(_ body: () async throws(TranscodeError) -> Void) async -> TranscodeError? {
+        do { try await body(); return nil } catch { return error }
+    }
 }

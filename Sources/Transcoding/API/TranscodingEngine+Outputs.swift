@@ -32,24 +32,30 @@ extension TranscodingEngine {
         if Task.isCancelled { throw TranscodeError(.cancelled, "The job was cancelled.") }
         var finished = false
         defer {   // nothing half-made stays behind
-            if !finished { for plan in plans { try? FileManager.default.removeItem(atPath: Paths.join(directory, plan.name)) } }
+            if !finished {
+                for plan in plans {
+                    let path = Paths.join(directory, plan.name)
+                    try? FileManager.default.removeItem(atPath: path)
+                    try? FileManager.default.removeItem(atPath: FanOutBuilder.temporaryPath(path))
+                }
+            }
         }
 
         let limits = limits
         let job = TranscodeJob()
         let logger = logger
+        let fragmentMode = plans.contains { plan in
+            if case .file(let p) = plan.kind, case .fragment? = p.video { true } else { false }
+        }
         let result: Result<(FanOut, TranscodeJob.Outcome), TranscodeError> = await withTaskCancellationHandler {
             await OSThread.result { () throws(TranscodeError) -> (FanOut, TranscodeJob.Outcome) in
                 let fanOut = try FanOutBuilder.build(plans, input: inputInfo, inputPath: input, directory: directory, limits: limits)
                 let outcome = try job.run(fanOut.built, duration: inputInfo.duration > 0 ? inputInfo.duration : nil, deadline: deadline,
-                                          limits: limits, fragmentMode: false, logger: logger, progress: progress).get()
+                                          limits: limits, fragmentMode: fragmentMode, logger: logger, progress: progress).get()
                 return (fanOut, outcome)
             }
         } onCancel: {
             job.cancel()
-        }
-        defer {   // temporary files of file outputs, whatever happened
-            if case .success(let (fanOut, _)) = result { for temp in fanOut.temporaryFiles.values { try? FileManager.default.removeItem(atPath: temp) } }
         }
         let (fanOut, outcome) = try result.get()
         if Task.isCancelled { throw TranscodeError(.cancelled, "The job was cancelled.") }

@@ -6,6 +6,7 @@ import Foundation
 #endif
 
 /// A built several-output pipeline and what each output needs after end of stream.
+/// Immutable once built; the captures inside are thread-safe.
 final class FanOut: @unchecked Sendable {
     struct Rendition {
         var name: String
@@ -22,11 +23,16 @@ final class FanOut: @unchecked Sendable {
 
     let built: BuiltPipeline
     /// Output index → the temporary file a file output is written to (renamed once checked).
-    var temporaryFiles: [Int: String] = [:]
-    var renditions: [Int: [Rendition]] = [:]
-    var thumbnails: [Int: Thumbnails] = [:]
+    let temporaryFiles: [Int: String]
+    let renditions: [Int: [Rendition]]
+    let thumbnails: [Int: Thumbnails]
 
-    init(built: BuiltPipeline) { self.built = built }
+    init(built: BuiltPipeline, temporaryFiles: [Int: String], renditions: [Int: [Rendition]], thumbnails: [Int: Thumbnails]) {
+        self.built = built
+        self.temporaryFiles = temporaryFiles
+        self.renditions = renditions
+        self.thumbnails = thumbnails
+    }
 }
 
 /// One decode fanned out to every output: filesrc ! decodebin, raw video into a tee feeding each
@@ -91,14 +97,17 @@ enum FanOutBuilder {
             }
         }
 
-        let fanOut = FanOut(built: BuiltPipeline(pipeline: a.pipeline, fragmentSource: nil, counter: counter, countsFrames: videoEntry != nil))
+        var fragmentSources: [ObjectHandle] = []
+        var files: [Int: String] = [:]
+        var renditionsByOutput: [Int: [FanOut.Rendition]] = [:]
+        var thumbnailsByOutput: [Int: FanOut.Thumbnails] = [:]
         for (index, plan) in plans.enumerated() {
             let path = Paths.join(directory, plan.name)
             switch plan.kind {
             case .file(let p):
-                let temp = Paths.join(Paths.parent(path), ".\(Paths.last(path)).partial")
+                let temp = temporaryPath(path)
                 try makeDirectory(Paths.parent(temp))
-                fanOut.temporaryFiles[index] = temp
+                files[index] = temp
                 let mux = try a.add(ElementSpec(p.container.muxerFactory))
                 let sink = try a.add(ElementSpec("filesink", [("location", temp), ("async", "false")]))
                 try a.chain([mux, sink])
@@ -109,9 +118,10 @@ enum FanOutBuilder {
                         let (w, h) = EncodingPlan.fit(width: input.width ?? 0, height: input.height ?? 0, maxWidth: maxWidth, maxHeight: maxHeight)
                         steps += try a.scaleAndEncode(encoder, width: w, height: h, input: input)
                     case let .fragment(text):
-                        let (bin, _) = try a.fragment(text, name: "\(PipelineBuilder.fragmentName)\(index + 1)", limits: limits) {
+                        let (bin, source) = try a.fragment(text, name: "\(PipelineBuilder.fragmentName)\(index + 1)", limits: limits) {
                             PipelineBuilder.tuneFragment($0, limits: limits)
                         }
+                        fragmentSources.append(source)
                         steps.append(bin)
                     }
                     if let type = p.videoMediaType, let parser = EncodingPlan.parser(for: type) { steps.append(try a.add(ElementSpec(parser))) }
@@ -145,7 +155,7 @@ enum FanOutBuilder {
                     try feedAudio(h.audio, caps: h.audioCaps, into: sink, pad: "audio")
                     renditions.append(FanOut.Rendition(name: r.name, width: w, height: hh, directory: dir))
                 }
-                fanOut.renditions[index] = renditions
+                renditionsByOutput[index] = renditions
             case .thumbnails(let spec):
                 try makeDirectory(path)
                 let duration = input.duration
@@ -161,11 +171,12 @@ enum FanOutBuilder {
                     thumbs.sprite = try thumbnailBranch(a, selector, width: sw, height: sh, branch: videoBranch)
                     thumbs.spriteSelector = selector
                 }
-                fanOut.thumbnails[index] = thumbs
+                thumbnailsByOutput[index] = thumbs
             }
         }
         PadLinker(video: videoEntry, audio: audioEntry).attach(to: decode)
-        return fanOut
+        return FanOut(built: BuiltPipeline(pipeline: a.pipeline, fragmentSources: fragmentSources, counter: counter, countsFrames: videoEntry != nil),
+                      temporaryFiles: files, renditions: renditionsByOutput, thumbnails: thumbnailsByOutput)
     }
 
     /// Selected frames only, scaled to `width`x`height` I420 and copied out at a fakesink.
@@ -181,6 +192,9 @@ enum FanOutBuilder {
         capture.attach(to: a.sinkPad(sink).pad)
         return capture
     }
+
+    /// Where a file output is written until it is checked: hidden, next to its final name.
+    static func temporaryPath(_ path: String) -> String { Paths.join(Paths.parent(path), ".\(Paths.last(path)).partial") }
 
     private static func makeDirectory(_ path: String) throws(TranscodeError) {
         do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {

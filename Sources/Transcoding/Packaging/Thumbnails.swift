@@ -163,7 +163,7 @@ enum JPEGWriter {
             try a.add(ElementSpec("filesink", [("location", path), ("async", "false")])),
         ]
         try a.chain(steps)
-        let built = BuiltPipeline(pipeline: a.pipeline, fragmentSource: nil, counter: StreamCounter(), countsFrames: false)
+        let built = BuiltPipeline(pipeline: a.pipeline, counter: StreamCounter(), countsFrames: false)
         let result = TranscodeJob().run(built, duration: nil, deadline: .now + timeout, limits: .default, fragmentMode: false,
                                         logger: .init(label: "transcoding.jpeg")) { _ in }
         if case .failure(let error) = result { throw TranscodeError(.encoderFailure, "A thumbnail could not be encoded: \(error.message)") }

@@ -9,14 +9,14 @@ import Foundation
 final class BuiltPipeline: @unchecked Sendable {
     /// Owned and driven by one job thread only; see ``ObjectHandle``.
     let pipeline: ObjectHandle
-    /// The fragment's output pad, checked against the limits once caps are known.
-    let fragmentSource: ObjectHandle?
+    /// The fragments' output pads, each checked against the limits once its caps are known.
+    let fragmentSources: [ObjectHandle]
     let counter: StreamCounter
     let countsFrames: Bool
 
-    init(pipeline: ObjectHandle, fragmentSource: ObjectHandle?, counter: StreamCounter, countsFrames: Bool) {
+    init(pipeline: ObjectHandle, fragmentSources: [ObjectHandle] = [], counter: StreamCounter, countsFrames: Bool) {
         self.pipeline = pipeline
-        self.fragmentSource = fragmentSource
+        self.fragmentSources = fragmentSources
         self.counter = counter
         self.countsFrames = countsFrames
     }
@@ -76,7 +76,7 @@ enum PipelineBuilder {
             throw TranscodeError(.inputUnsupported, "The input has no stream this job can use.")
         }
         PadLinker(video: videoEntry, audio: audioEntry).attach(to: decode)
-        return BuiltPipeline(pipeline: a.pipeline, fragmentSource: fragmentSource, counter: counter, countsFrames: videoEntry != nil)
+        return BuiltPipeline(pipeline: a.pipeline, fragmentSources: fragmentSource.map { [$0] } ?? [], counter: counter, countsFrames: videoEntry != nil)
     }
 
     /// Gives the fragment's converters our thread count and x264 a smaller lookahead buffer, where it left the defaults.

@@ -38,7 +38,7 @@ final class TranscodeJob: Sendable {
         var lastPosition = -1.0
         var lastReport = start
         var lastReportFrames = 0
-        var limitsChecked = built.fragmentSource == nil
+        var unchecked = built.fragmentSources
         // A stream without an index (MPEG-TS, a capture) may learn its duration while it plays.
         var duration = duration
         var inputWarnings = false
@@ -67,8 +67,9 @@ final class TranscodeJob: Sendable {
             if cancelled.load(ordering: .relaxed) {
                 return .failure(TranscodeError(.cancelled, "The job was cancelled."))
             }
-            if !limitsChecked, let pad = built.fragmentSource, let caps = gst_pad_get_current_caps(pad.pad) {
-                limitsChecked = true
+            for (i, pad) in unchecked.enumerated().reversed() {
+                guard let caps = gst_pad_get_current_caps(pad.pad) else { continue }
+                unchecked.remove(at: i)
                 defer { GStreamer.unrefCaps(caps) }
                 if let error = Self.checkOutputCaps(caps, limits: limits) { return .failure(error) }
             }
