@@ -84,8 +84,9 @@ final class ProgressReporter: Sendable {
         var m = ProgressMessage(jobID: base.jobID, progress: state == .completed ? 100 : self.state.withLock { $0.progress },
                                 state: state, workerID: base.workerID, attempt: base.attempt)
         m.startedAt = base.startedAt
+        // A job's outputs end together: all stored, or none.
         m.outputs = self.state.withLock { $0.outputs }?.map { o in
-            state == .completed ? .init(key: o.key, state: .completed, progress: 100) : o
+            .init(key: o.key, state: state, progress: state == .completed ? 100 : o.progress)
         }
         return m
     }
