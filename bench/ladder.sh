@@ -3,7 +3,9 @@
 #  (a) ladder   one job, one decode fanned out to every rung: `transcoder run --outputs` with
 #               preset hls-ladder (6 s segments);
 #  (b) separate the same renditions as one one-output job each (h264-1080p, h264-720p, h264-480p,
-#               h264-480p with height 360), run one after the other;
+#               h264-480p with height 360), run one after the other, each with the rung's bitrate
+#               as override (the presets alone encode with CRF 23, about 30 % fewer bits than the
+#               ladder in all: not the same work); LADDER_SEPARATE_CRF=1 leaves the presets as they are;
 #  (c) ffmpeg   one ffmpeg command: split, one scaler and libx264 veryfast per rung (same bitrates,
 #               maxrate = bitrate, bufsize = 0.6 x bitrate, keyframes forced every 6 s), AAC 128k
 #               encoded once and muxed into every variant through the tee muxer, HLS VOD 6 s.
@@ -17,6 +19,7 @@
 # usage: bench/ladder.sh [ROUNDS] [INPUT]
 #   env: TRANSCODER_BIN=path/to/transcoder (default .build/release/transcoder, built if missing)
 #        LADDER_RUNS="ladder separate ffmpeg" (which of the three to run; ffmpeg alone needs no build)
+#        LADDER_SEPARATE_CRF=1 (run (b) without the bitrate overrides)
 #        KEEP=DIR (keep the last round's outputs in DIR/<run>/, with a master.m3u8 for ffmpeg's)
 #        CHECK=1 (check the last round's outputs with Tests/Scripts/check_outputs.py)
 set -euo pipefail
@@ -87,8 +90,11 @@ ladder_cmd() {
 separate_cmd() {
   local name w h kbps preset overrides
   while read -r name w h kbps preset; do
-    overrides=""
-    [[ "$name" == 360p ]] && overrides=",\"overrides\":{\"height\":360}"
+    overrides=()
+    [[ "$name" == 360p ]] && overrides+=("\"height\":360")
+    [[ "${LADDER_SEPARATE_CRF:-}" == 1 ]] || overrides+=("\"bitrate\":$kbps")
+    overrides="$(IFS=,; echo "${overrides[*]}")"
+    [[ -n "$overrides" ]] && overrides=",\"overrides\":{$overrides}"
     quote "$TRANSCODER_BIN" run "$1" "$2" \
       --outputs "[{\"key\":\"r${name%p}/\",\"preset\":\"$preset\"$overrides,\"hls\":{\"segment_seconds\":$SEGMENT}}]"
   done <<<"$RUNGS"
@@ -164,7 +170,9 @@ for round in $(seq 1 "$ROUNDS"); do
     rm -rf "$out"; mkdir -p "$out"
     [[ "$tool" == ffmpeg ]] && while read -r name _; do mkdir -p "$out/$name"; done <<<"$RUNGS"
     { echo "set -e"; "${tool}_cmd" "$INPUT" "$out"; } >"$WORK/run.sh"
-    /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" bash "$WORK/run.sh" >/dev/null
+    if ! /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" bash "$WORK/run.sh" >/dev/null 2>"$WORK/stderr"; then
+      echo "round $round $tool failed:" >&2; tail -5 "$WORK/stderr" >&2; exit 1
+    fi
     bytes="$(find "$out" -name '*.ts' -printf '%s\n' | awk '{s += $1} END {print s + 0}')"
     segments="$(find "$out" -name '*.ts' | wc -l)"
     echo -e "$tool\t$(tail -1 "$WORK/time" | tr ' ' '\t')\t$bytes\t$segments" >>"$RESULTS"

@@ -36,6 +36,7 @@ from pathlib import Path
 # The engine's ladder (Sources/Transcoding/Presets/Ladder.swift): rung name -> box.
 LADDER_BOXES = {"1080p": (1920, 1080), "720p": (1280, 720), "480p": (854, 480), "360p": (640, 360)}
 SPRITE_COLUMNS = 10
+POSTER_BOX = (1280, 720)  # the poster is the input's size fitted in this box (docs/messages.md)
 # CODECS profile byte and the constraint bytes accepted for ffprobe's H.264 profile names.
 # The constraint byte of the stream's own SPS is always accepted as well.
 AVC_PROFILES = {
@@ -82,7 +83,10 @@ def run(cmd, timeout=900):
 def ffprobe(path, entries, extra=()):
     """ffprobe's JSON for `entries`; (data, stderr, returncode)."""
     cmd = ["ffprobe", "-v", "error", "-show_entries", entries, *extra, "-of", "json", str(path)]
-    proc = run(cmd)
+    try:
+        proc = run(cmd, timeout=300)
+    except subprocess.TimeoutExpired:
+        return {}, "ffprobe did not finish in 300 s", -1
     try:
         data = json.loads(proc.stdout.decode("utf-8", "replace") or "{}")
     except ValueError:
@@ -106,6 +110,11 @@ def rate(value):
         return None
 
 
+def listing(items, limit=5):
+    shown = ", ".join(items[:limit])
+    return shown + (f" (and {len(items) - limit} more)" if len(items) > limit else "")
+
+
 def one_line(text, limit=300):
     text = " | ".join(l.strip() for l in text.splitlines() if l.strip())
     return text if len(text) <= limit else text[:limit] + "..."
@@ -113,7 +122,8 @@ def one_line(text, limit=300):
 
 def probe_input(path):
     data, err, rc = ffprobe(path, "stream=index,codec_type,codec_name,width,height,sample_aspect_ratio,"
-                                  "r_frame_rate,avg_frame_rate,duration,nb_frames:format=duration")
+                                  "r_frame_rate,avg_frame_rate,duration,nb_frames,nb_read_packets:format=duration",
+                           extra=("-count_packets",))
     if rc != 0:
         raise Usage(f"ffprobe cannot read the input {path}: {one_line(err)}")
     streams = data.get("streams", [])
@@ -129,6 +139,8 @@ def probe_input(path):
     if vdur is None and video.get("nb_frames", "").isdigit():
         vdur = int(video["nb_frames"]) / fps
     sar = rate(video.get("sample_aspect_ratio")) or 1.0
+    frames = video.get("nb_read_packets")
+    info.update(frames=int(frames) if str(frames).isdigit() else None)
     info.update(width=int(video["width"]), height=int(video["height"]), sar=sar, fps=fps,
                 frame=1.0 / fps, video_duration=vdur if vdur is not None else fmt_duration)
     return info
@@ -143,8 +155,11 @@ def fit(w, h, box_w, box_h):
 
 def sps_bytes(segment):
     """(profile_idc, constraint flags, level_idc) of the first SPS in the segment's video."""
-    proc = run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(segment), "-map", "0:v:0", "-c", "copy",
-                "-bsf:v", "h264_mp4toannexb", "-frames:v", "1", "-f", "h264", "-"])
+    try:
+        proc = run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(segment), "-map", "0:v:0", "-c", "copy",
+                    "-bsf:v", "h264_mp4toannexb", "-frames:v", "1", "-f", "h264", "-"], timeout=300)
+    except subprocess.TimeoutExpired:
+        return None
     data = proc.stdout
     for m in re.finditer(b"\x00\x00\x01", data):
         i = m.end()
@@ -249,14 +264,15 @@ def probe_segment(path):
     streams = data.get("streams", [])
     video = next((s for s in streams if s.get("codec_type") == "video"), None)
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
-    out = {"rc": rc, "err": err, "video": video, "audio": audio, "first_video": None, "video_start": None,
+    out = {"rc": rc, "err": err, "video": video, "audio": audio, "first_video": None, "video_packets": 0, "video_start": None,
            "video_end": None, "audio_start": None, "audio_end": None}
     for kind, stream in (("video", video), ("audio", audio)):
         if stream is None:
             continue
         packets = [p for p in data.get("packets", []) if p.get("stream_index") == stream["index"]]
-        if kind == "video" and packets:
-            out["first_video"] = packets[0]
+        if kind == "video":
+            out["video_packets"] = len(packets)
+            out["first_video"] = packets[0] if packets else None
         times = [(number(p.get("pts_time")), number(p.get("duration_time"))) for p in packets]
         times = [(t, d) for t, d in times if t is not None]
         if times:
@@ -312,71 +328,94 @@ def check_hls(args, base, inp, ck):
         target = media.target_duration
         ck.check(target is not None, name, f"{rung}/index.m3u8 has no #EXT-X-TARGETDURATION")
         segs = []
+        problems = {k: [] for k in ("name", "missing", "unreadable", "errors", "codec", "audio", "keyframe")}
         for index, seg in enumerate(media.segments):
             uri = seg.uri or ""
-            ck.check(re.fullmatch(r"seg\d{5}\.ts", uri), f"{name} layout", f"segment URI {uri!r} is not segNNNNN.ts")
-            if not ck.check(safe_relative(uri) and "://" not in uri, f"{name} layout", f"segment URI {uri!r} is not a relative path"):
+            if not re.fullmatch(r"seg\d{5}\.ts", uri):
+                problems["name"].append(repr(uri))
+            if not safe_relative(uri) or "://" in uri:
                 continue
             spath = base / rung / uri
             referenced.add(f"{rung}/{uri}")
             extinf = seg.duration if seg.duration is not None else 0.0
-            if not ck.check(spath.is_file(), f"{name} segment", f"{rung}/{uri} (segment {index}) is listed but does not exist"):
-                segs.append(None)
+            if not spath.is_file():
+                problems["missing"].append(f"{uri} (#{index})")
+                segs.append({"uri": uri, "size": None, "extinf": extinf, "probe": None})
                 continue
             p = probe_segment(spath)
-            ok = ck.check(p["rc"] == 0 and not p["err"] and p["video"] is not None, f"{name} segment",
-                          f"ffprobe cannot read {rung}/{uri}" + (f": {one_line(p['err'])}" if p["err"] else "")
-                          + ("" if p["video"] is not None else " (no video stream)"))
-            if ok:
-                ck.check(p["video"].get("codec_name") == "h264", f"{name} segment",
-                         f"{rung}/{uri}: video is {p['video'].get('codec_name')}, not H.264")
-                if inp["has_audio"]:
-                    ck.check(p["audio"] is not None and p["audio"].get("codec_name") == "aac", f"{name} audio",
-                             f"{rung}/{uri}: the input has audio but the segment has "
-                             + (f"{p['audio'].get('codec_name')}" if p["audio"] else "no audio stream") + " instead of AAC")
+            readable = p["rc"] == 0 and p["video"] is not None
+            if not readable:
+                problems["unreadable"].append(f"{uri}" + (f" ({one_line(p['err'], 120)})" if p["err"] else " (no video stream)"))
+            else:
+                if p["err"]:
+                    problems["errors"].append(f"{uri} ({one_line(p['err'], 120)})")
+                if p["video"].get("codec_name") != "h264":
+                    problems["codec"].append(f"{uri} ({p['video'].get('codec_name')})")
+                if inp["has_audio"] and (p["audio"] is None or p["audio"].get("codec_name") != "aac"):
+                    problems["audio"].append(f"{uri} ({p['audio'].get('codec_name') if p['audio'] else 'none'})")
                 first = p["first_video"]
-                ck.check(first is not None and "K" in (first.get("flags") or ""), f"{name} keyframes",
-                         f"{rung}/{uri}: the first video packet is not a keyframe" if first else f"{rung}/{uri}: no video packet")
-            segs.append({"uri": uri, "size": spath.stat().st_size, "extinf": extinf, "probe": p if ok else None})
+                if first is None or "K" not in (first.get("flags") or ""):
+                    problems["keyframe"].append(uri)
+            segs.append({"uri": uri, "size": spath.stat().st_size, "extinf": extinf, "probe": p if readable else None})
+        reasons = {"name": ("layout", "segment URIs are not segNNNNN.ts in the variant's directory"),
+                   "missing": ("segment", "listed but missing"),
+                   "unreadable": ("segment", "ffprobe cannot read"),
+                   "errors": ("segment", "ffprobe reports errors in"),
+                   "codec": ("segment", "video is not H.264 in"),
+                   "audio": ("audio", "the input has audio but these segments have no AAC stream"),
+                   "keyframe": ("keyframes", "the first video packet is not a keyframe in")}
+        for key, items in problems.items():
+            check, text = reasons[key]
+            ck.check(not items, f"{name} {check}", f"{rung}: {text}: {listing(items)}")
         per_variant[rung] = {"pl": pl, "media": media, "target": target, "segs": segs}
 
     # Every object under the prefix is part of the package.
     stray = [f for f in local_files(base) if f not in referenced]
-    ck.check(not stray, "layout", f"objects not named by any playlist: {', '.join(stray[:8])}" + (" ..." if len(stray) > 8 else ""))
+    ck.check(not stray, "layout", f"objects not named by any playlist: {listing(stray)}")
 
     # EXTINF durations and the package's duration.
     for rung, v in per_variant.items():
         name = f"variant {rung}"
-        durations = [s["extinf"] if s else 0.0 for s in v["segs"]]
+        durations = [s["extinf"] for s in v["segs"]]
+        if not durations:
+            continue
         target = v["target"] or 0
         too_long = [f"#{i}={d:.3f}" for i, d in enumerate(durations) if round(d) > target]
-        ck.check(not too_long, f"{name} EXTINF", f"EXTINF rounds above EXT-X-TARGETDURATION {target}: {', '.join(too_long[:5])}")
+        ck.check(not too_long, f"{name} EXTINF", f"EXTINF rounds above EXT-X-TARGETDURATION {target}: {listing(too_long)}")
         off = [f"#{i}={d:.3f}" for i, d in enumerate(durations[:-1]) if abs(d - N) > 0.5]
-        ck.check(not off, f"{name} EXTINF", f"EXTINF more than 0.5 s from --segment-seconds {N}: {', '.join(off[:5])}")
+        ck.check(not off, f"{name} EXTINF", f"EXTINF more than 0.5 s from --segment-seconds {N}: {listing(off)}")
         ck.check(durations[-1] > 0, f"{name} EXTINF", f"the last EXTINF is {durations[-1]}")
         total = sum(durations)
         tolerance = frame + 0.05
         ck.check(inp["video_duration"] is not None and abs(total - inp["video_duration"]) <= tolerance, f"{name} duration",
-                 f"EXTINF sum {total:.3f} s differs from the input's video duration {inp['video_duration']} s by more than {tolerance:.3f} s")
-        probes = [s["probe"] for s in v["segs"] if s and s["probe"]]
+                 f"EXTINF sum {total:.3f} s differs from the input's video duration {inp['video_duration']:.3f} s by more than {tolerance:.3f} s")
+        probes = [s["probe"] for s in v["segs"] if s["probe"]]
         if len(probes) == len(v["segs"]) and all(p["video_start"] is not None for p in probes):
             start = probes[0]["video_start"]
             measured = max(p["video_end"] for p in probes) - start
             ck.check(abs(measured - inp["video_duration"]) <= tolerance, f"{name} duration",
                      f"the segments' video lasts {measured:.3f} s (first PTS to last PTS + duration), "
                      f"the input's video {inp['video_duration']:.3f} s (tolerance {tolerance:.3f} s)")
+            frames = sum(p["video_packets"] for p in probes)
+            if inp["frames"] is not None:
+                ck.check(frames == inp["frames"], f"{name} frames",
+                         f"the segments hold {frames} video frames, the input {inp['frames']}")
             # Segment i starts (first video packet, a keyframe) at i*N from the first, and where the EXTINFs say.
-            elapsed = 0.0
+            elapsed, misplaced, drift = 0.0, [], []
             for i, (s, p) in enumerate(zip(v["segs"], probes)):
                 first = number(p["first_video"].get("pts_time")) if p["first_video"] else None
                 if first is None:
-                    ck.fail(f"{name} timeline", f"{s['uri']}: first video packet has no PTS")
-                    break
-                ck.check(abs(first - start - i * N) <= frame + 0.001, f"{name} keyframes",
-                         f"{s['uri']} starts at {first - start:.3f} s, not at {i * N} s (a multiple of --segment-seconds)")
-                ck.check(abs(first - start - elapsed) <= frame + 0.001, f"{name} timeline",
-                         f"{s['uri']} starts at {first - start:.3f} s but the EXTINFs before it add up to {elapsed:.3f} s")
+                    misplaced.append(f"{s['uri']} (no PTS)")
+                    continue
+                if abs(first - start - i * N) > frame + 0.001:
+                    misplaced.append(f"{s['uri']} at {first - start:.3f} s")
+                if abs(first - start - elapsed) > frame + 0.001:
+                    drift.append(f"{s['uri']} at {first - start:.3f} s, EXTINFs {elapsed:.3f} s")
                 elapsed += s["extinf"]
+            ck.check(not misplaced, f"{name} keyframes",
+                     f"segments do not start at multiples of --segment-seconds {N} (from the first): {listing(misplaced)}")
+            ck.check(not drift, f"{name} timeline",
+                     f"segments do not start where the EXTINFs before them add up to: {listing(drift)}")
             if inp["has_audio"] and all(p["audio_start"] is not None for p in probes):
                 audio = max(p["audio_end"] for p in probes) - min(p["audio_start"] for p in probes)
                 reference = inp["audio_duration"] or inp["format_duration"] or inp["video_duration"]
@@ -386,26 +425,24 @@ def check_hls(args, base, inp, ck):
     # Segments start at the same times in every variant.
     counts = {r: len(v["segs"]) for r, v in per_variant.items()}
     if ck.check(len(set(counts.values())) <= 1, "alignment", f"variants have different segment counts: {counts}"):
+        apart = []
         for i in range(max(counts.values(), default=0)):
             starts = {}
             for rung, v in per_variant.items():
-                s = v["segs"][i]
-                p = s["probe"] if s else None
+                p = v["segs"][i]["probe"]
                 if p and p["first_video"] and number(p["first_video"].get("pts_time")) is not None:
                     starts[rung] = number(p["first_video"]["pts_time"])
-            if len(starts) > 1:
-                spread = max(starts.values()) - min(starts.values())
-                ck.check(spread <= 0.001, "alignment",
-                         f"segment {i} starts at different video PTS across variants: "
-                         + ", ".join(f"{r}={t:.4f}" for r, t in starts.items()))
+            if len(starts) > 1 and max(starts.values()) - min(starts.values()) > 0.001:
+                apart.append(f"#{i}: " + " ".join(f"{r}={t:.4f}" for r, t in starts.items()))
+        ck.check(not apart, "alignment", f"segments start at different video PTS across variants (tolerance 1 ms): {listing(apart, 3)}")
 
     # Master attributes against the variants.
     for rung, v in per_variant.items():
         name = f"master {rung}"
         info = v["pl"].stream_info
-        segs = [s for s in v["segs"] if s]
-        if not segs:
-            continue
+        segs = [s for s in v["segs"] if s["size"] is not None]
+        if len(segs) < len(v["segs"]) or not segs:
+            continue  # a missing segment is reported above; bit rates would be meaningless
         sizes = [s["size"] for s in segs]
         durations = [s["extinf"] for s in segs]
         peak = peak_bitrate(sizes, durations, v["target"] or N)
@@ -432,10 +469,14 @@ def check_hls(args, base, inp, ck):
                      f"RESOLUTION {info.resolution[0]}x{info.resolution[1]} but the video is {size[0]}x{size[1]}")
         ck.check(size[0] <= inp["width"] and size[1] <= inp["height"], f"variant {rung} video",
                  f"{size[0]}x{size[1]} is larger than the input's {inp['width']}x{inp['height']} (upscaled)")
-        if rung in LADDER_BOXES:
+        if rung in LADDER_BOXES and len(variants) > 1:
+            # A ladder's rungs have the boxes of Ladder.swift; a one-rendition package (a preset with
+            # overrides) has its preset's box, so only its height is checked.
             want = fit(inp["width"], inp["height"], *LADDER_BOXES[rung])
             ck.check(abs(size[0] - want[0]) <= 2 and abs(size[1] - want[1]) <= 2, f"variant {rung} video",
                      f"{size[0]}x{size[1]}, but the input fit in the {rung} box {LADDER_BOXES[rung][0]}x{LADDER_BOXES[rung][1]} is {want[0]}x{want[1]}")
+        elif re.fullmatch(r"\d+p", rung):
+            ck.check(size[1] <= int(rung[:-1]), f"variant {rung} video", f"{size[0]}x{size[1]} is taller than its name {rung} says")
         fps = rate(video.get("avg_frame_rate")) or rate(video.get("r_frame_rate"))
         if ck.check(info.frame_rate, name, "no FRAME-RATE") and fps:
             ck.check(abs(info.frame_rate - fps) <= 0.01, name, f"FRAME-RATE {info.frame_rate} but the video has {fps:.3f} fps")
@@ -458,21 +499,31 @@ def check_hls(args, base, inp, ck):
                 ck.check(got[1] in constraints, name,
                          f"CODECS {avc[0]}: constraint byte 0x{got[1]:02x}, the stream's SPS has "
                          + (f"0x{sps[1]:02x}" if sps else "(unread)") + f" ({profile_name})")
-                ck.check(isinstance(level, int) and got[2] == level, name,
-                         f"CODECS {avc[0]}: level {got[2]} (0x{got[2]:02x}), but the stream's level is {level}")
+                want_level = sps[2] if sps else level
+                if sps and isinstance(level, int):
+                    ck.check(sps[2] == level, f"variant {rung} video", f"SPS level_idc {sps[2]} but ffprobe reads level {level}")
+                ck.check(isinstance(want_level, int) and got[2] == want_level, name,
+                         f"CODECS {avc[0]}: level {got[2]} (0x{got[2]:02x}), but the stream's level is {want_level}")
                 v["codec"] = avc[0]
             has_audio = any(p["audio"] is not None for p in probes)
             if has_audio:
                 ck.check("mp4a.40.2" in codecs, name, f"CODECS {info.codecs!r} lacks mp4a.40.2 but the variant has audio")
             else:
                 ck.check(not any(c.startswith("mp4a") for c in codecs), name, f"CODECS {info.codecs!r} names audio the variant lacks")
-            ck.check(len(codecs) == 1 + has_audio, name, f"CODECS {info.codecs!r} names other codecs than the variant's")
+            others = [c for c in codecs if not c.startswith(("avc1.", "mp4a."))]
+            ck.check(not others, name, f"CODECS {info.codecs!r} names codecs the variant does not have: {', '.join(others)}")
 
-    # A real player's view: ffmpeg reads the whole package without an error.
-    proc = run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(master_path), "-map", "0", "-f", "null", "-"], timeout=3600)
-    err = proc.stderr.decode("utf-8", "replace").strip()
-    ck.check(proc.returncode == 0 and not err, "decode",
-             f"ffmpeg -i master.m3u8 -map 0 -f null - reports: {one_line(err) or 'exit ' + str(proc.returncode)}")
+    # A real player's view: ffmpeg reads the whole package without an error. Not on a playlist
+    # without ENDLIST (failed above): ffmpeg takes it for a live one and waits for it to grow forever.
+    if all(v["media"].is_endlist for v in per_variant.values()) and len(per_variant) == len(variants):
+        limit = 300 + 10 * (inp["video_duration"] or 0) * max(1, len(per_variant))
+        try:
+            proc = run(["ffmpeg", "-v", "warning", "-nostdin", "-i", str(master_path), "-map", "0", "-f", "null", "-"], timeout=limit)
+            err = proc.stderr.decode("utf-8", "replace").strip()
+            ck.check(proc.returncode == 0 and not err, "decode",
+                     f"ffmpeg -v warning -i master.m3u8 -map 0 -f null - reports: {one_line(err) or 'exit ' + str(proc.returncode)}")
+        except subprocess.TimeoutExpired:
+            ck.fail("decode", f"ffmpeg -i master.m3u8 -map 0 -f null - did not finish in {limit:.0f} s")
 
     facts["segments"] = max(counts.values(), default=0)
     facts["variants"] = {r: {"size": "%dx%d" % v["size"] if v.get("size") else None,
@@ -480,7 +531,7 @@ def check_hls(args, base, inp, ck):
                              "average_bandwidth": v["pl"].stream_info.average_bandwidth, "average": round(v.get("average", 0)),
                              "codecs": v["pl"].stream_info.codecs}
                          for r, v in per_variant.items()}
-    facts["duration"] = round(sum(s["extinf"] for s in next(iter(per_variant.values()))["segs"] if s), 3) if per_variant else None
+    facts["duration"] = round(sum(s["extinf"] for s in next(iter(per_variant.values()))["segs"]), 3) if per_variant else None
     facts["_per_variant"] = per_variant
     return facts
 
@@ -545,10 +596,12 @@ def probe_image(path):
 def check_thumbs(args, base, inp, ck):
     facts = {"kind": "thumbs"}
     W, S = args.width, args.interval
-    for name in ("poster.jpg", "sprite.jpg", "sprite.vtt"):
+    names = ("poster.jpg", "sprite.jpg", "sprite.vtt") if S else ("poster.jpg",)
+    for name in names:
         ck.check((base / name).is_file(), "layout", f"no {name} under the output")
-    stray = [f for f in local_files(base) if f not in ("poster.jpg", "sprite.jpg", "sprite.vtt")]
-    ck.check(not stray, "layout", f"unexpected objects: {', '.join(stray[:8])}")
+    stray = [f for f in local_files(base) if f not in names]
+    ck.check(not stray, "layout", f"unexpected objects: {listing(stray)}"
+             + ("" if S else " (without --interval there is no sprite)"))
 
     poster = base / "poster.jpg"
     if poster.is_file():
@@ -557,12 +610,30 @@ def check_thumbs(args, base, inp, ck):
         if ck.check(head[:2] == b"\xff\xd8" and stream and stream.get("codec_name") == "mjpeg", "poster",
                     "poster.jpg is not a JPEG ffprobe reads" + (f" ({err})" if err else f" (starts {head.hex()})")):
             facts["poster"] = [stream.get("width"), stream.get("height")]
+            want = fit(inp["width"], inp["height"], *POSTER_BOX)
+            ck.check(abs(stream["width"] - want[0]) <= 2 and abs(stream["height"] - want[1]) <= 2, "poster",
+                     f"poster.jpg is {stream['width']}x{stream['height']}; the input fitted in {POSTER_BOX[0]}x{POSTER_BOX[1]} is {want[0]}x{want[1]}")
+    if not S:
+        return facts
 
-    # Frame count: one per interval from t=0 while t < duration. The video's and the container's
-    # durations can differ by a few ms (audio priming), so a count made from either is accepted.
+    # Frame count: one per interval from t=0 while t < duration: ceil(duration / interval). The
+    # video's and the container's durations can differ by a few ms (audio priming), and when the
+    # duration passes a multiple of the interval by less than a frame there is no frame at or
+    # after that time (13.013 s at 29.97 fps: the last frame starts at 12.979 s, so 13 frames at
+    # 1 s, not 14); each of these counts is accepted, the one the VTT has is preferred.
     durations = sorted({round(d, 3) for d in (inp["video_duration"], inp["format_duration"]) if d})
-    counts = sorted({max(1, math.ceil(d / S - 1e-6)) for d in durations})
+    counts = {max(1, math.ceil(d / S - 1e-6)) for d in durations}
+    if inp["video_duration"]:
+        counts.add(max(1, math.floor((inp["video_duration"] - inp["frame"]) / S + 1e-6) + 1))
+    counts = sorted(counts)
     facts["duration"] = durations[0] if durations else None
+    cues, vtt_error = None, None
+    vtt = base / "sprite.vtt"
+    if vtt.is_file():
+        try:
+            cues = parse_vtt(vtt.read_bytes().decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as error:
+            vtt_error = str(error)
     sprite_size = None
     sprite = base / "sprite.jpg"
     tile_h = None
@@ -580,11 +651,12 @@ def check_thumbs(args, base, inp, ck):
             for n in counts:
                 cols, rows = min(SPRITE_COLUMNS, n), math.ceil(n / SPRITE_COLUMNS)
                 fits.append((n, cols, rows))
-            match = next(((n, c, r) for n, c, r in fits if sw == c * W and sh % r == 0), None)
+            fitting = [(n, c, r) for n, c, r in fits if sw == c * W and sh % r == 0]
+            match = next((f for f in fitting if cues is not None and f[0] == len(cues)), fitting[0] if fitting else None)
             if ck.check(match, "sprite", f"sprite.jpg is {sw}x{sh}; for "
-                        + " or ".join(f"{n} frames ({c} columns x {W} px, {r} rows)" for n, c, r in fits)
+                        + " or ".join(f"{n} frames ({c} columns of {W} px, {r} row{'s' if r > 1 else ''})" for n, c, r in fits)
                         + f" (duration {' or '.join(map(str, durations))} s / interval {S} s) it must be "
-                        + " or ".join(f"{c * W} px wide and a multiple of {r} high" for n, c, r in fits)):
+                        + " or ".join(f"{c * W} px wide" + (f" and a multiple of {r} high" if r > 1 else "") for n, c, r in fits)):
                 n, cols, rows = match
                 tile_h = sh // rows
                 facts["frames"], facts["tile"] = n, [W, tile_h]
@@ -592,13 +664,8 @@ def check_thumbs(args, base, inp, ck):
                 ck.check(abs(tile_h - want_h) <= 2, "sprite",
                          f"frame height {tile_h} does not keep the input's aspect: {W} px wide needs {want_h:.1f} px (tolerance 2)")
 
-    vtt = base / "sprite.vtt"
     if vtt.is_file():
-        try:
-            cues = parse_vtt(vtt.read_bytes().decode("utf-8"))
-        except (ValueError, UnicodeDecodeError) as error:
-            ck.fail("vtt", f"sprite.vtt does not parse: {error}")
-            cues = None
+        ck.check(vtt_error is None, "vtt", f"sprite.vtt does not parse: {vtt_error}")
         if cues is not None:
             facts["cues"] = len(cues)
             expected = facts.get("frames")
@@ -614,6 +681,7 @@ def check_thumbs(args, base, inp, ck):
                 late = [f"#{i} at {c[0]:.3f}" for i, c in enumerate(cues) if abs(c[0] - i * S) > 0.0015]
                 ck.check(not late, "vtt", f"cue i must start at i*{S} s: {', '.join(late[:5])}")
                 last = cues[-1][1]
+                facts["last_cue_end"] = last
                 ck.check(any(abs(last - d) <= 0.1 for d in durations), "vtt",
                          f"the last cue ends at {last:.3f}, the duration is {' or '.join(map(str, durations))} s (tolerance 0.1)")
             bad = []
@@ -656,7 +724,7 @@ def check_manifest(path, base, prefix, kind, inp, facts, ck):
     for field, types in (("job_id", str), ("input_key", str), ("duration_seconds", (int, float))):
         ck.check(isinstance(manifest.get(field), types), "manifest", f"{field} is missing or has the wrong type")
     duration = manifest.get("duration_seconds")
-    refs = [d for d in (inp["video_duration"], inp["format_duration"]) if d]
+    refs = sorted({round(d, 3) for d in (inp["video_duration"], inp["format_duration"]) if d})
     if isinstance(duration, (int, float)) and refs:
         ck.check(any(abs(duration - d) <= inp["frame"] + 0.05 for d in refs), "manifest",
                  f"duration_seconds {duration} differs from the input's {' / '.join(f'{d:.3f}' for d in refs)} s")
@@ -670,7 +738,8 @@ def check_manifest(path, base, prefix, kind, inp, facts, ck):
         if len(same) == 1:
             entry = same[0]
     if not ck.check(entry is not None, "manifest",
-                    f"no output with key {prefix!r}" + ("" if prefix else f" and not exactly one of kind {manifest_kind!r} (pass --prefix)")):
+                    (f"no output with key {prefix!r}, " if prefix else "") + f"no single output of kind {manifest_kind!r}"
+                    + ("" if prefix else " (pass --prefix to pick one)")):
         return
     key = entry.get("key") or ""
     ck.check(entry.get("kind") == manifest_kind, "manifest", f"output {key!r} has kind {entry.get('kind')!r}, not {manifest_kind!r}")
@@ -700,7 +769,7 @@ def check_manifest(path, base, prefix, kind, inp, facts, ck):
                 ck.check((obj.get("width"), obj.get("height")) == v["size"], "manifest",
                          f"{okey}: {obj.get('width')}x{obj.get('height')}, the video is {v['size'][0]}x{v['size'][1]}")
             if v and obj.get("duration_seconds") is not None:
-                total = sum(s["extinf"] for s in v["segs"] if s)
+                total = sum(s["extinf"] for s in v["segs"])
                 ck.check(abs(obj["duration_seconds"] - total) <= inp["frame"] + 0.05, "manifest",
                          f"{okey}: duration_seconds {obj['duration_seconds']}, the EXTINFs add up to {total:.3f}")
             if v and obj.get("bitrate") is not None and v.get("peak"):
@@ -710,6 +779,26 @@ def check_manifest(path, base, prefix, kind, inp, facts, ck):
             if v and obj.get("codec") is not None and v.get("codec"):
                 ck.check(obj["codec"] in (v["codec"], "h264", "avc1"), "manifest",
                          f"{okey}: codec {obj['codec']!r}, the variant is {v['codec']}")
+        if kind == "hls" and role == "segment" and obj.get("duration_seconds") is not None:
+            v = facts.get("_per_variant", {}).get(rel.split("/")[0])
+            extinf = next((s["extinf"] for s in v["segs"] if s["uri"] == rel.split("/", 1)[1]), None) if v else None
+            if extinf is not None:
+                ck.check(abs(obj["duration_seconds"] - extinf) <= 0.01, "manifest",
+                         f"{okey}: duration_seconds {obj['duration_seconds']}, its EXTINF is {extinf}")
+        if kind == "hls" and role == "master":
+            infos = [(v["pl"].stream_info, v.get("size")) for v in facts.get("_per_variant", {}).values()]
+            if obj.get("codec") is not None:
+                ck.check(any(obj["codec"] == (i.codecs or "") for i, _ in infos), "manifest",
+                         f"{okey}: codec {obj['codec']!r} is no variant's CODECS ({', '.join(repr(i.codecs) for i, _ in infos)})")
+            if obj.get("width") is not None:
+                ck.check(any((obj.get("width"), obj.get("height")) == sz for _, sz in infos if sz), "manifest",
+                         f"{okey}: {obj.get('width')}x{obj.get('height')} is no variant's size")
+        if kind == "thumbs" and role == "poster" and facts.get("poster") and obj.get("width") is not None:
+            ck.check([obj.get("width"), obj.get("height")] == facts["poster"], "manifest",
+                     f"{okey}: {obj.get('width')}x{obj.get('height')}, the poster is {facts['poster'][0]}x{facts['poster'][1]}")
+        if kind == "thumbs" and role == "vtt" and facts.get("last_cue_end") is not None and obj.get("duration_seconds") is not None:
+            ck.check(abs(obj["duration_seconds"] - facts["last_cue_end"]) <= 0.1, "manifest",
+                     f"{okey}: duration_seconds {obj['duration_seconds']}, the last cue ends at {facts['last_cue_end']:.3f}")
         if kind == "thumbs" and role == "sprite" and facts.get("sprite") and obj.get("width") is not None:
             ck.check([obj.get("width"), obj.get("height")] == facts["sprite"], "manifest",
                      f"{okey}: {obj.get('width')}x{obj.get('height')}, the sprite is {facts['sprite'][0]}x{facts['sprite'][1]}")
@@ -739,8 +828,8 @@ def build_parser():
     thumbs = sub.add_parser("thumbs", help="thumbnails: poster.jpg, sprite.jpg, sprite.vtt")
     source_options(thumbs)
     thumbs.add_argument("--input", required=True, help="the local input file the thumbnails were made from")
-    thumbs.add_argument("--interval", type=float, required=True, help="the job's sprite_interval_seconds")
-    thumbs.add_argument("--width", type=int, required=True, help="the job's thumbnails width")
+    thumbs.add_argument("--interval", type=float, help="the job's sprite_interval_seconds; without it, only a poster is expected")
+    thumbs.add_argument("--width", type=int, default=160, help="the job's thumbnails width (default 160)")
     return parser
 
 
@@ -765,7 +854,7 @@ def main(argv=None):
             raise Usage("needs the m3u8 module: python3 -m pip install m3u8")
         if not 1 <= args.segment_seconds <= 60:
             parser.error("--segment-seconds must be 1-60")
-    elif args.interval <= 0 or args.width <= 0:
+    elif (args.interval is not None and args.interval <= 0) or args.width <= 0:
         parser.error("--interval and --width must be positive")
 
     ck = Checks()

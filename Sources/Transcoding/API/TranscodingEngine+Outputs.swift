@@ -75,8 +75,10 @@ extension TranscodingEngine {
                     width: v?.width, height: v?.height, durationSeconds: info.duration, bitrate: info.bitRate)], info: info))
             case .hls:
                 let renditions = fanOut.renditions[index] ?? []
+                let fps = inputInfo.frameRate.map { min($0, Double(limits.maxFrameRate)) }
                 produced.append(try await OSThread.run { () throws(TranscodeError) in
-                    try Self.finishHLS(plan.name, renditions, directory: directory, input: inputInfo, inputWarnings: outcome.inputWarnings)
+                    try Self.finishHLS(plan.name, renditions, directory: directory, input: inputInfo, frameRate: fps,
+                                       inputWarnings: outcome.inputWarnings)
                 })
             case .thumbnails:
                 let thumbs = fanOut.thumbnails[index]!
@@ -100,7 +102,7 @@ extension TranscodingEngine {
     /// Rewrites hlssink2's playlists as VOD, measures each variant, and writes the master playlist.
     /// Files are listed segments first, then variant playlists, the master last: the order to store them.
     static func finishHLS(_ name: String, _ renditions: [FanOut.Rendition], directory: String, input: MediaInfo,
-                          inputWarnings: Bool) throws(TranscodeError) -> ProducedOutput {
+                          frameRate: Double?, inputWarnings: Bool) throws(TranscodeError) -> ProducedOutput {
         var segmentFiles: [ProducedOutput.File] = []
         var variantFiles: [ProducedOutput.File] = []
         var variants: [HLS.Variant] = []
@@ -112,7 +114,10 @@ extension TranscodingEngine {
                 throw TranscodeError(.encoderFailure, "The HLS packager wrote no playlist for \(r.name).")
             }
             try? FileManager.default.removeItem(atPath: sinkPlaylist)
-            let segments = HLS.segments(inPlaylist: text)
+            var segments = HLS.segments(inPlaylist: text)
+            // hlssink2 times the last segment from its first to its last frame's start: the last
+            // frame's own duration is missing (every other segment ends where the next begins).
+            if let fps = frameRate, fps > 0, !segments.isEmpty { segments[segments.count - 1].duration += 1 / fps }
             let sizes = segments.map { fileSize(Paths.join(dir, $0.uri)) }
             guard !segments.isEmpty, !sizes.contains(0), segments.allSatisfy({ !$0.uri.contains("/") }) else {
                 throw TranscodeError(.encoderFailure, "The HLS packager's playlist for \(r.name) names missing segments.")
@@ -131,7 +136,7 @@ extension TranscodingEngine {
             let video = HLS.avcCodec(inStream: head.map { [UInt8]($0) } ?? []) ?? "avc1.640028"
             let (peak, average) = HLS.bitrates(segments, sizes: sizes)
             variants.append(HLS.Variant(uri: "\(r.name)/index.m3u8", bandwidth: peak, averageBandwidth: average, width: r.width, height: r.height,
-                                        codecs: input.hasAudio ? "\(video),mp4a.40.2" : video, frameRate: input.frameRate))
+                                        codecs: input.hasAudio ? "\(video),mp4a.40.2" : video, frameRate: frameRate))
             for (s, size) in zip(segments, sizes) {
                 segmentFiles.append(ProducedOutput.File(path: Paths.join(r.directory, s.uri), role: .segment,
                                                         size: size, durationSeconds: s.duration))
