@@ -180,6 +180,25 @@ struct PackagingUnitTests {
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []).isEmpty)
     }
 
+    @Test func scalingKeepsTheInputsColourMatrix() async throws {
+        // An untagged 1080p input counts as BT.709; its 480p output stays BT.709 (no matrix
+        // conversion on the way) and says so, in one output and in a ladder's SD rungs.
+        let input = try Fixtures.clip("ladder-1080p.mp4")
+        let dir = try Fixtures.tempDir()
+        _ = try await TranscodingEngine().transcode(input: input, outputs: [
+            OutputSpec(name: "small.mp4", kind: .file(.preset("h264-480p"))),
+            OutputSpec(name: "hls", kind: .hls(.preset("hls-ladder"), segmentSeconds: 4)),
+        ], directory: dir.path) { _ in }
+        let single = dir.appendingPathComponent("single.mp4").path
+        _ = try await TranscodingEngine().transcode(input: input, output: single, options: .preset("h264-480p")) { _ in }
+        for file in [single, dir.appendingPathComponent("small.mp4").path, dir.appendingPathComponent("hls/360p/seg00000.ts").path] {
+            let matrix = try Fixtures.run("ffprobe", ["-v", "error", "-select_streams", "v", "-show_entries", "stream=color_space",
+                                                      "-of", "csv=p=0", file])
+            // MPEG-TS lists the stream once per program as well.
+            #expect(Set(matrix.split(whereSeparator: \.isNewline).map(String.init)) == ["bt709"], "\(file): \(matrix)")
+        }
+    }
+
     /// The engine's error, or nil when the body succeeded.
     private func failure(_ body: () async throws(TranscodeError) -> Void) async -> TranscodeError? {
         do { try await body(); return nil } catch { return error }

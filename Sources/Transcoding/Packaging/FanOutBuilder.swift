@@ -158,8 +158,7 @@ enum FanOutBuilder {
                     } else {
                         source = try videoBranch()
                     }
-                    var scaled = [source, try a.add(ElementSpec("videoconvertscale")),
-                                  try a.add(ElementSpec("capsfilter", [("caps", "video/x-raw,width=\(w),height=\(hh)")]))]
+                    var scaled = [source, try a.add(ElementSpec("videoconvertscale")), try a.scaledCaps(width: w, height: hh)]
                     if n + 1 < sized.count {   // the next rung's source
                         scaled.append(try a.add(ElementSpec("tee")))
                         previous = scaled.last
@@ -193,6 +192,7 @@ enum FanOutBuilder {
                 thumbnailsByOutput[index] = thumbs
             }
         }
+        if let videoEntry { a.colorimetry.attach(to: videoEntry.pad) }
         PadLinker(video: videoEntry, audio: audioEntry).attach(to: decode)
         return FanOut(built: BuiltPipeline(pipeline: a.pipeline, fragmentSources: fragmentSources, counter: counter, countsFrames: videoEntry != nil),
                       temporaryFiles: files, renditions: renditionsByOutput, thumbnails: thumbnailsByOutput)

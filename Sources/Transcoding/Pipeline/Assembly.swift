@@ -4,6 +4,8 @@ import CGStreamer
 /// single-output and the fan-out builders share. Used by one building thread only.
 struct Assembly {
     let pipeline: ObjectHandle
+    /// The scalers' capsfilters; the builder attaches it to the decoded video's pad.
+    let colorimetry = ColorimetryPin()
 
     init(name: String) throws(TranscodeError) {
         GStreamer.ensureInitialized()
@@ -71,12 +73,20 @@ struct Assembly {
             steps.append(try add(ElementSpec("videoscale")))
             steps.append(try add(ElementSpec("videoconvert")))
         }
-        steps.append(try add(ElementSpec("capsfilter", [("caps", "video/x-raw,width=\(w),height=\(h)")])))
+        steps.append(try scaledCaps(width: w, height: h))
         // Without this queue the scaler runs in the thread that feeds x264: a serial stage at 1080p.
         // When the size stays, the converter is a passthrough and the queue only costs memory.
         if (w, h) != (input.width ?? 0, input.height ?? 0) { steps.append(try add(Self.queue(1))) }
         steps.append(try add(encoder, name: encoderName))
         return steps
+    }
+
+    /// The capsfilter after a scaler: the size, and the input's colorimetry once known (``ColorimetryPin``).
+    func scaledCaps(width w: Int, height h: Int) throws(TranscodeError) -> UnsafeMutablePointer<GstElement> {
+        let caps = "video/x-raw,width=\(w),height=\(h)"
+        let filter = try add(ElementSpec("capsfilter", [("caps", caps)]))
+        colorimetry.add(filter, caps: caps)
+        return filter
     }
 
     /// The validated fragment as a bin with ghost pads, added to the pipeline; returns it and its output pad.

@@ -63,6 +63,7 @@ enum PipelineBuilder {
             try a.chain(steps + [mux])
             let entry = a.sinkPad(steps[0])
             counter.attach(to: entry.pad)
+            a.colorimetry.attach(to: entry.pad)
             videoEntry = entry
         }
         if let encoder = plan.audio, input.hasAudio {
