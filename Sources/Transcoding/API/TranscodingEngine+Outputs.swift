@@ -24,9 +24,7 @@ extension TranscodingEngine {
         for plan in plans {
             switch plan.kind {
             case .file(let p): try Self.check(inputInfo, against: p, limits: limits)
-            case .hls, .thumbnails:
-                try Self.check(inputInfo, against: EncodingPlan(container: .mp4, video: .fragment(""), videoMediaType: nil, audio: nil,
-                                                                audioOnly: false, audioCaps: nil), limits: limits)
+            case .hls, .thumbnails: try Self.check(inputInfo, needsVideo: true, audioOnly: false, limits: limits)
             }
         }
         if Task.isCancelled { throw TranscodeError(.cancelled, "The job was cancelled.") }
@@ -94,6 +92,15 @@ extension TranscodingEngine {
                                     frames: inputInfo.hasVideo ? outcome.frames : nil)
     }
 
+    /// The first bytes of a file (the SPS is in a segment's first packets), not the whole segment.
+    static func head(of path: String, bytes: Int) -> [UInt8] {
+        guard let file = fopen(path, "rb") else { return [] }
+        defer { fclose(file) }
+        var buffer = [UInt8](repeating: 0, count: bytes)
+        let n = fread(&buffer, 1, bytes, file)
+        return Array(buffer.prefix(n))
+    }
+
     static func fileSize(_ path: String) -> Int64 {
         let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size]
         return (size as? Int64) ?? (size as? UInt64).map { Int64($0) } ?? (size as? Int).map { Int64($0) } ?? 0
@@ -132,8 +139,7 @@ extension TranscodingEngine {
             guard FileManager.default.createFile(atPath: playlist, contents: Data(HLS.vodPlaylist(segments).utf8)) else {
                 throw TranscodeError(.outputUnwritable, "A playlist could not be written.")
             }
-            let head = FileManager.default.contents(atPath: Paths.join(dir, segments[0].uri))?.prefix(64 * 1024)
-            let video = HLS.avcCodec(inStream: head.map { [UInt8]($0) } ?? []) ?? "avc1.640028"
+            let video = HLS.avcCodec(inStream: Self.head(of: Paths.join(dir, segments[0].uri), bytes: 64 * 1024)) ?? "avc1.640028"
             let (peak, average) = HLS.bitrates(segments, sizes: sizes)
             variants.append(HLS.Variant(uri: "\(r.name)/index.m3u8", bandwidth: peak, averageBandwidth: average, width: r.width, height: r.height,
                                         codecs: input.hasAudio ? "\(video),mp4a.40.2" : video, frameRate: frameRate))

@@ -96,6 +96,11 @@ public final class TranscodingEngine: Sendable {
     /// Refuses inputs the plan cannot use before building anything.
     static func check(_ input: MediaInfo, against plan: EncodingPlan,
                       limits: EngineLimits = .default) throws(TranscodeError) {
+        try check(input, needsVideo: plan.video != nil, audioOnly: plan.audioOnly, limits: limits)
+    }
+
+    /// The same for what an output needs: video (a video preset, HLS, thumbnails) or audio only.
+    static func check(_ input: MediaInfo, needsVideo: Bool, audioOnly: Bool, limits: EngineLimits) throws(TranscodeError) {
         if !input.hasVideo && !input.hasAudio {
             throw TranscodeError(.inputUnsupported, "The input has no audio or video stream.")
         }
@@ -107,10 +112,10 @@ public final class TranscodingEngine: Sendable {
         if input.isStillImage {
             throw TranscodeError(.inputUnsupported, "The input is a still image, not a video.")
         }
-        if plan.audioOnly, !input.hasAudio {
+        if audioOnly, !input.hasAudio {
             throw TranscodeError(.inputUnsupported, "The input has no audio stream for an audio-only preset.")
         }
-        if plan.video != nil, !input.hasVideo {
+        if needsVideo, !input.hasVideo {
             throw TranscodeError(.inputUnsupported, "The input has no video stream; use an audio-only preset.")
         }
     }

@@ -31,11 +31,16 @@ public struct Ladder: Sendable {
     /// The rungs worth encoding for an input of `width`x`height`: every rung that scales it down,
     /// plus the smallest one that holds it whole (at the input's own size); nothing is upscaled.
     public static func rungs(_ rungs: [Rung], forWidth width: Int, height: Int) -> [Rung] {
-        guard width > 0, height > 0 else { return rungs }
-        let scalesDown = rungs.filter { width > $0.maxWidth || height > $0.maxHeight }
-        let holding = rungs.filter { width <= $0.maxWidth && height <= $0.maxHeight }
-            .min { $0.maxWidth * $0.maxHeight < $1.maxWidth * $1.maxHeight }
-        let kept = rungs.filter { r in scalesDown.contains(r) || r == holding }
-        return kept.isEmpty ? Array(rungs.suffix(1)) : kept
+        kept(rungs, forWidth: width, height: height) { ($0.maxWidth, $0.maxHeight) }
+    }
+
+    /// The same choice for anything with a size box (the planned renditions).
+    static func kept<T>(_ items: [T], forWidth width: Int, height: Int, box: (T) -> (width: Int, height: Int)) -> [T] {
+        guard width > 0, height > 0 else { return items }
+        let boxes = items.map(box)
+        let scalesDown = boxes.map { width > $0.width || height > $0.height }
+        let holding = boxes.indices.filter { !scalesDown[$0] }.min { boxes[$0].width * boxes[$0].height < boxes[$1].width * boxes[$1].height }
+        let kept = items.indices.filter { scalesDown[$0] || $0 == holding }.map { items[$0] }
+        return kept.isEmpty ? Array(items.suffix(1)) : kept
     }
 }

@@ -34,15 +34,9 @@ public struct JobRunner: Sendable {
     func run(_ job: JobRequest, reporter: ProgressReporter, logger: Logger) async throws -> Completed {
         let clock = ContinuousClock()
         let started = clock.now
+        try transcode.validate(job)
         let outputSet = job.outputs.map { OutputSet($0) }
-        let options: TranscodeOptions
-        if let outputSet {
-            try transcode.validate(outputs: outputSet)
-            options = .fragment("")
-            reporter.setOutputs(outputSet.entries.map { .init(key: $0.key, state: .queued, progress: 0) })
-        } else {
-            options = try transcode.validate(job)
-        }
+        if let outputSet { reporter.setOutputs(outputSet.entries.map { .init(key: $0.key, state: .queued, progress: 0) }) }
         let scratch = try ScratchDirectory.create(root: scratchRoot, jobID: job.jobID)
         defer { scratch.remove() }
 
@@ -61,7 +55,7 @@ public struct JobRunner: Sendable {
         }
         reporter.update(.transcoding, fraction: 0)
         let output = try await timed("transcode") {
-            try await transcode.run(jobID: job.jobID, input: input.path, outputKey: job.outputKey, options: options,
+            try await transcode.run(jobID: job.jobID, input: input.path, outputKey: job.outputKey, options: job.options,
                                     in: scratch, logger: logger) { p in
                 reporter.update(.transcoding, fraction: p.percent / 100, fps: p.fps, eta: p.etaSeconds,
                                 frames: p.frames, position: p.position)

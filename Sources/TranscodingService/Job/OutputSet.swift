@@ -61,13 +61,7 @@ extension JobRequest {
 }
 
 extension JobRequest.Output {
-    var options: TranscodeOptions {
-        if let preset {
-            let o = overrides
-            return .preset(preset, overrides: PresetOverrides(width: o?.width, height: o?.height, bitrateKbps: o?.bitrate, crf: o?.crf, speed: o?.speed))
-        }
-        return .fragment(transcodeOptions ?? "")
-    }
+    var options: TranscodeOptions { JobRequest.options(preset: preset, overrides: overrides, fragment: transcodeOptions) }
 }
 
 /// The job's manifest, stored at `output_key` after every output: its presence means the job is complete.

@@ -10,19 +10,8 @@ struct TranscodeStage: Sendable {
 
     /// Checks the job's options without touching any file, so bad options fail before
     /// anything is downloaded.
-    func validate(_ job: JobRequest) throws(JobFailure) -> TranscodeOptions {
-        let options = job.options
-        do {
-            try engine.validate(options, outputKey: job.outputKey)
-        } catch {
-            throw JobFailure(error)
-        }
-        return options
-    }
-
-    /// The several-output form: every output planned and checked before anything is downloaded.
-    func validate(outputs: OutputSet) throws(JobFailure) {
-        do { try TranscodingEngine.validate(outputs: outputs.specs, limits: engine.limits) } catch { throw JobFailure(error) }
+    func validate(_ job: JobRequest) throws(JobFailure) {
+        try job.validateOptions(limits: engine.limits)
     }
 
     func run(jobID: String, input: String, outputKey: String, options: TranscodeOptions, in scratch: ScratchDirectory,
@@ -39,12 +28,13 @@ struct TranscodeStage: Sendable {
 extension JobRequest {
     /// The engine's options for this job (the decoder guarantees exactly one form).
     public var options: TranscodeOptions {
-        if let preset {
-            let o = overrides
-            return .preset(preset, overrides: PresetOverrides(width: o?.width, height: o?.height, bitrateKbps: o?.bitrate,
-                                                               crf: o?.crf, speed: o?.speed))
-        }
-        return .fragment(transcodeOptions ?? "")
+        Self.options(preset: preset, overrides: overrides, fragment: transcodeOptions)
+    }
+
+    /// A preset with its overrides, or else the fragment: the engine's form of a job or of one of its outputs.
+    static func options(preset: String?, overrides o: Overrides?, fragment: String?) -> TranscodeOptions {
+        guard let preset else { return .fragment(fragment ?? "") }
+        return .preset(preset, overrides: PresetOverrides(width: o?.width, height: o?.height, bitrateKbps: o?.bitrate, crf: o?.crf, speed: o?.speed))
     }
 }
 
