@@ -1,3 +1,4 @@
+import CGStreamer
 import Testing
 @testable import Transcoding
 
@@ -100,6 +101,33 @@ import Testing
             #expect(!preset.summary.isEmpty)
             try TranscodingEngine.validate(.preset(preset.name), outputKey: "out")
         }
+    }
+
+    /// gst_util_set_object_arg only logs a value it cannot set: vp9enc once ran on its default
+    /// VBR target because it has no `end-usage=q`. Every setting a preset or override makes must apply.
+    @Test func everyPresetSettingAppliesToItsElement() throws {
+        GStreamer.ensureInitialized()
+        var specs: [ElementSpec] = [EncodingPlan.audio(.aac, bitrateKbps: 128).0, EncodingPlan.audio(.opus, bitrateKbps: 96).0]
+        for preset in Preset.all {
+            guard let v = preset.video else { continue }
+            for speed in Preset.speeds {
+                for o in [PresetOverrides(speed: speed), PresetOverrides(bitrateKbps: 900, speed: speed), PresetOverrides(crf: 30, speed: speed)]
+                where !(v.codec == .av1 && o.crf != nil) {
+                    specs.append(EncodingPlan.videoEncoder(v, o, threads: 2))
+                }
+            }
+        }
+        for spec in specs {
+            let e = try #require(GStreamer.make(spec), "\(spec.factory) is installed")
+            defer { gst_object_unref(UnsafeMutableRawPointer(e)) }
+            let rejected = GStreamer.rejectedProperty(of: spec, on: e)
+            #expect(rejected == nil, "\(spec.factory) takes \(spec.properties)")
+        }
+        // And the check itself can fail.
+        let vp9 = try #require(GStreamer.make(ElementSpec("vp9enc")))
+        defer { gst_object_unref(UnsafeMutableRawPointer(vp9)) }
+        #expect(GStreamer.rejectedProperty(of: ElementSpec("vp9enc", [("end-usage", "q")]), on: vp9)?.name == "end-usage")
+        #expect(GStreamer.rejectedProperty(of: ElementSpec("vp9enc", [("no-such", "1")]), on: vp9)?.name == "no-such")
     }
 
     @Test(arguments: [

@@ -98,6 +98,22 @@ enum GStreamer {
         return e
     }
 
+    /// The first of `spec`'s properties that `e` lacks or whose value its type cannot take:
+    /// gst_util_set_object_arg only logs those, so a preset would silently run on a default.
+    static func rejectedProperty(of spec: ElementSpec, on e: UnsafeMutablePointer<GstElement>) -> ElementSpec.Property? {
+        let klass = UnsafeMutableRawPointer(e).assumingMemoryBound(to: GTypeInstance.self).pointee.g_class
+        for p in spec.properties {
+            guard let pspec = g_object_class_find_property(UnsafeMutableRawPointer(klass)?.assumingMemoryBound(to: GObjectClass.self), p.name) else {
+                return p
+            }
+            var v = GValue()
+            g_value_init(&v, cgst_pspec_value_type(pspec))
+            defer { g_value_unset(&v) }
+            if gst_value_deserialize_with_pspec(&v, p.value, pspec) == 0 { return p }
+        }
+        return nil
+    }
+
     static func set(_ e: UnsafeMutablePointer<GstElement>, _ name: String, _ value: String) {
         gst_util_set_object_arg(UnsafeMutableRawPointer(e).assumingMemoryBound(to: GObject.self), name, value)
     }

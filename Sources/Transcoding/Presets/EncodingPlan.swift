@@ -93,15 +93,19 @@ struct EncodingPlan: Sendable {
             return ElementSpec("x265enc", p)
         case .vp9:
             var p = [("deadline", "1"), ("cpu-used", String(8 - speedIndex)), ("threads", t), ("row-mt", "true")]
-            if let bitrate { p += [("end-usage", "vbr"), ("target-bitrate", String(bitrate * 1000))] }
-            else { p += [("end-usage", "q"), ("cq-level", String(crf ?? 32))] }
+            if let b = o.bitrateKbps { p += [("end-usage", "vbr"), ("target-bitrate", String(b * 1000))] }
+            else {
+                // vp9enc has no pure-quality mode (libvpx's VPX_Q, ffmpeg's `-crf N -b:v 0`): constrained
+                // quality, the preset's bitrate a ceiling (ffmpeg's `-crf N -b:v B`).
+                p += [("end-usage", "cq"), ("cq-level", String(crf ?? 32)), ("target-bitrate", String((v.bitrateKbps ?? 2000) * 1000))]
+            }
             return ElementSpec("vp9enc", p)
         case .av1:
             let cpu = min(10, 10 - speedIndex)
             return ElementSpec("av1enc", [
                 ("usage-profile", speedIndex <= 3 ? "realtime" : "good-quality"), ("cpu-used", String(cpu)),
                 ("threads", t), ("row-mt", "true"), ("end-usage", "vbr"),
-                ("target-bitrate", String(bitrate ?? 1500)), ("max-quantizer", "63"),
+                ("target-bitrate", String(bitrate ?? 1500)), ("max-quantizer", "63"), ("keyframe-max-dist", "250"),
             ])
         }
     }
