@@ -73,6 +73,10 @@ enum Fixtures {
             try run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30",
                                "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "14", "-c:v", "libx264",
                                "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-movflags", "+faststart", path])
+        // 24 fps: frame times are not whole nanoseconds (41666666.67 ns).
+        case "film-24fps.mp4":
+            try run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=24",
+                               "-t", "6", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", path])
         case "tone.wav": try run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440", "-t", "2", path])
         // No duration for the discoverer: an MPEG-TS of 25 frames without audio, as a capture would be.
         case "unknown-duration.ts":

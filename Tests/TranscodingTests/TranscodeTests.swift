@@ -45,6 +45,18 @@ import Testing
         #expect(reports.last?.percent == 100)
     }
 
+    /// av1enc truncates frame times to its 1/fps timebase: at 24 fps two frames shared PTS 0 and
+    /// libaom's rate control overshot its target by 1.7x until the engine rounded times up to a microsecond.
+    @Test func av1HoldsItsBitrateAt24fps() async throws {
+        let target = 300
+        let (result, out, _) = try await transcode(try Fixtures.clip("film-24fps.mp4"), "film.mp4",
+                                                   .preset("av1-720p", overrides: .init(bitrateKbps: target)))
+        let bytes = try #require(try FileManager.default.attributesOfItem(atPath: out.path)[.size] as? Int)
+        let kbps = Double(bytes) * 8 / result.output.duration / 1000
+        #expect(result.frames == 144)
+        #expect(kbps > Double(target) * 0.7 && kbps < Double(target) * 1.3, "\(kbps) kbit/s for a \(target) kbit/s target")
+    }
+
     /// x264 writes its settings into the stream; a CRF preset must encode as x264 and ffmpeg mean
     /// CRF, without x264enc's default 2 Mbit/s VBV cap.
     @Test func crfPresetIsPlainCRF() async throws {

@@ -83,13 +83,17 @@ struct Assembly {
         // When the size stays, the converter is a passthrough and the queue only costs memory.
         if (w, h) != (input.width ?? 0, input.height ?? 0) { steps.append(try add(Self.queue(1))) }
         let e = try add(encoder, name: encoderName)
-        if Self.timebaseEncoders.contains(encoder.factory) { cgst_ceil_timestamps_to_us(sinkPad(e).pad) }
+        if Self.libvpxOrAomEncoders.contains(encoder.factory) {
+            cgst_ceil_timestamps_to_us(sinkPad(e).pad)
+            cgst_release_encoder_inputs(e)
+        }
         steps.append(e)
         return steps
     }
 
-    /// Encoders that truncate frame times to a 1/fps timebase (see `cgst_ceil_us_probe`).
-    static let timebaseEncoders: Set<String> = ["av1enc", "vp9enc", "vp8enc"]
+    /// Encoders that truncate frame times to a 1/fps timebase (`cgst_ceil_us_probe`) and copy
+    /// each picture in (`cgst_release_inputs_probe`).
+    static let libvpxOrAomEncoders: Set<String> = ["av1enc", "vp9enc", "vp8enc"]
 
     /// The capsfilter after a scaler: the size, and the input's colorimetry once known (``ColorimetryPin``).
     func scaledCaps(width w: Int, height h: Int) throws(TranscodeError) -> UnsafeMutablePointer<GstElement> {
