@@ -31,6 +31,8 @@ let package = Package(
         // libx264 for the presets' own H.264 element (Transcoding/GStreamer/X264Element.swift).
         // No pkgConfig: x264.pc only adds -DX264_API_IMPORTS (Windows), which SwiftPM warns about.
         .systemLibrary(name: "CX264", providers: [.apt(["libx264-dev"])]),
+        // libx265 for the presets' own HEVC element (Transcoding/GStreamer/X265Element.swift).
+        .systemLibrary(name: "CX265", providers: [.apt(["libx265-dev"])]),
         // The one exponential backoff schedule (pure Swift), shared by S3, RabbitMQ and the worker.
         .target(name: "Backoff"),
         // posix_spawn's Linux extensions for a job's child process (glibc only, no library).
@@ -46,7 +48,7 @@ let package = Package(
         // The three independent libraries; none knows the others.
         .target(
             name: "Transcoding",
-            dependencies: ["CGStreamer", "CX264", "CAVCodec", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CGStreamer", "CX264", "CX265", "CAVCodec", .product(name: "Logging", package: "swift-log")]
         ),
         // Driver for bench/engine.sh: one transcode through the library, nothing else.
         .executableTarget(name: "engine-bench", dependencies: ["Transcoding"]),

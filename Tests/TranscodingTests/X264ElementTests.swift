@@ -42,10 +42,10 @@ import Testing
         return cgst_message_type(message)
     }
 
-    static func encode(_ encoder: String, format: String = "I420", frames: Int = 60) throws -> Run {
+    static func encode(_ encoder: String, format: String = "I420", frames: Int = 60, parser: String = "h264parse") throws -> Run {
         GStreamer.ensureInitialized()
         let launch = "videotestsrc num-buffers=\(frames) pattern=ball ! video/x-raw,format=\(format),width=320,height=240,framerate=30/1 "
-            + "! identity name=copy ! \(encoder) ! h264parse ! fakesink name=out"
+            + "! identity name=copy ! \(encoder) ! \(parser) ! fakesink name=out"
         var error: UnsafeMutablePointer<GError>?
         let pipeline = try #require(gst_parse_launch(launch, &error), "\(launch)")
         defer {
@@ -106,6 +106,25 @@ import Testing
         #expect(ours.outputs == 60 && theirs.outputs == 60)
         #expect(ours.maxAlive <= 2, "our element held \(ours.maxAlive) input frames")
         #expect(theirs.maxAlive > 8, "x264enc holds one input frame per frame of x264's delay; saw \(theirs.maxAlive)")
+    }
+
+    /// The HEVC preset's element, for the same reason and on the same checks.
+    @Test func x265ReleasesEachInputFrameOnceItHasIt() throws {
+        let ours = try Self.encode("\(X265Element.factoryName) speed-preset=veryfast crf=28", parser: "h265parse")
+        let theirs = try Self.encode("x265enc speed-preset=veryfast option-string=crf=28 log-level=error", parser: "h265parse")
+        #expect(ours.outputs == 60 && theirs.outputs == 60)
+        #expect(ours.maxAlive <= 2, "our element held \(ours.maxAlive) input frames")
+        #expect(theirs.maxAlive > 8, "x265enc holds one input frame per frame of x265's delay; saw \(theirs.maxAlive)")
+    }
+
+    @Test func x265EveryFrameOutWithBFramesAndKeyframes() throws {
+        let run = try Self.encode("\(X265Element.factoryName) speed-preset=medium key-int-max=15", parser: "h265parse")
+        #expect(run.outputs == 60)
+        #expect(run.keyframes >= 4, "key-int-max=15 over 60 frames gave \(run.keyframes) keyframes")
+        #expect(run.dtsNonDecreasing)
+        #expect(run.allPTS)
+        #expect(run.dtsNeverAfterPTS, "a B-frame decodes after it is shown")
+        #expect(try Self.encode("\(X265Element.factoryName) speed-preset=ultrafast bitrate=300", frames: 30, parser: "h265parse").outputs == 30)
     }
 
     @Test(arguments: ["I420", "NV12"]) func everyFrameOutWithBFramesAndKeyframes(format: String) throws {

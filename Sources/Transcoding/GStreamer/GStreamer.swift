@@ -16,6 +16,7 @@ enum GStreamer {
         // (decoding errors reach the bus through the elements).
         av_log_set_level(AV_LOG_QUIET)
         _ = X264Element.registered
+        _ = X265Element.registered
         _ = H264DecoderElement.registered
         _ = AudioDecoderElement.registered
         _ = AACEncoderElement.registered

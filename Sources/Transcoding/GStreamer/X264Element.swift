@@ -19,14 +19,15 @@ enum X264Element {
         parent: gst_video_encoder_get_type(), typeName: "TranscoderX264Enc", factory: factoryName, rank: guint(GST_RANK_NONE.rawValue),
         classSize: MemoryLayout<GstVideoEncoderClass>.stride, instanceSize: MemoryLayout<GstVideoEncoder>.stride,
         classInit: { klass, _ in if let klass { X264Element.classInit(klass) } },
-        instanceInit: { instance, _ in if let instance { OwnElement.attach(X264State(), to: UnsafeMutableRawPointer(instance), quark: X264Element.quark) } })
+        instanceInit: { instance, _ in
+            guard let instance else { return }
+            let s = X264State()
+            OwnElement.attach(s, to: UnsafeMutableRawPointer(instance), quark: X264Element.quark)
+            s.settings.attach(to: UnsafeMutableRawPointer(instance))
+        })
 
     private static let quark = g_quark_from_string("transcoder-x264-state")
     nonisolated(unsafe) private static var parentClass: UnsafeMutablePointer<GstVideoEncoderClass>?
-
-    private enum Property: guint {
-        case speedPreset = 1, crf, bitrate, keyIntMax, keyframePeriod
-    }
 
     private static func state(_ object: UnsafeMutableRawPointer?) -> X264State? {
         OwnElement.state(object, quark: quark, as: X264State.self)
@@ -35,39 +36,8 @@ enum X264Element {
     private static func classInit(_ klass: UnsafeMutableRawPointer) {
         parentClass = g_type_class_peek_parent(klass)?.assumingMemoryBound(to: GstVideoEncoderClass.self)
 
-        let objectClass = klass.assumingMemoryBound(to: GObjectClass.self)
-        objectClass.pointee.set_property = { object, id, value, _ in
-            guard let s = X264Element.state(object), let value, let property = Property(rawValue: id) else { return }
-            switch property {
-            case .speedPreset: s.speedPreset = GStreamer.string(g_value_get_string(value))
-            case .crf: s.crf = g_value_get_uint(value)
-            case .bitrate: s.bitrateKbps = g_value_get_uint(value)
-            case .keyIntMax: s.keyIntMax = g_value_get_uint(value)
-            case .keyframePeriod: s.keyframePeriodMs = g_value_get_uint(value)
-            }
-        }
-        objectClass.pointee.get_property = { object, id, value, _ in
-            guard let s = X264Element.state(object), let value, let property = Property(rawValue: id) else { return }
-            switch property {
-            case .speedPreset: g_value_set_string(value, s.speedPreset)
-            case .crf: g_value_set_uint(value, s.crf)
-            case .bitrate: g_value_set_uint(value, s.bitrateKbps)
-            case .keyIntMax: g_value_set_uint(value, s.keyIntMax)
-            case .keyframePeriod: g_value_set_uint(value, s.keyframePeriodMs)
-            }
-        }
-        let rw = cgst_param_readwrite()
-        func uint(_ name: String, _ blurb: String, _ max: guint, _ def: guint) -> UnsafeMutablePointer<GParamSpec>? {
-            g_param_spec_uint(name, name, blurb, 0, max, def, rw)
-        }
-        let specs: [(Property, UnsafeMutablePointer<GParamSpec>?)] = [
-            (.speedPreset, g_param_spec_string("speed-preset", "speed-preset", "x264 preset name (ultrafast ... placebo)", "medium", rw)),
-            (.crf, uint("crf", "Constant rate factor, when bitrate is 0", 51, 23)),
-            (.bitrate, uint("bitrate", "Average bitrate in kbit/s with a 600 ms VBV (0: CRF)", 2_000_000, 0)),
-            (.keyIntMax, uint("key-int-max", "Maximal distance between keyframes", 10_000, 250)),
-            (.keyframePeriod, uint("keyframe-period", "An IDR frame at every multiple of this many ms from the first frame, and no other (0: x264 decides)", 600_000, 0)),
-        ]
-        for (id, spec) in specs { g_object_class_install_property(objectClass, id.rawValue, spec) }
+        EncoderSettings.install(on: klass, library: "x264", defaults: X264State.defaults(),
+                                bitrateBlurb: "Average bitrate in kbit/s with a 600 ms VBV (0: CRF)", keyframePeriod: true)
 
         OwnElement.describe(klass, name: "H.264 encoder (libx264)", klassName: "Codec/Encoder/Video",
                             description: "H.264 on libx264, releasing each input frame once x264 has copied it",
@@ -129,7 +99,7 @@ enum X264Element {
         }
         s.info = input.pointee.info
         guard let param = s.parameters() else {
-            cgst_post_stream_error(enc, GST_STREAM_ERROR_ENCODE, "The H.264 encoder settings are invalid.", "x264 preset '\(s.speedPreset)' unknown")
+            cgst_post_stream_error(enc, GST_STREAM_ERROR_ENCODE, "The H.264 encoder settings are invalid.", "x264 preset '\(s.settings.speedPreset)' unknown")
             return false
         }
         s.param = param
@@ -220,13 +190,8 @@ enum X264Element {
 
 /// One element instance's settings (set in NULL/READY) and encoder (streaming thread only).
 private final class X264State: @unchecked Sendable {
-    var speedPreset = "medium"
-    var crf: guint = 23
-    var bitrateKbps: guint = 0
-    var keyIntMax: guint = 250
-    /// With a period, keyframes fall at the same times in every encoder fed the same frames
-    /// (HLS variants switch there): IDR at each multiple of it from the first frame, and no scene cuts.
-    var keyframePeriodMs: guint = 0
+    static func defaults() -> EncoderSettings { EncoderSettings(speedPreset: "medium", crf: 23, keyIntMax: 250) }
+    let settings = X264State.defaults()
     private var firstPTS: UInt64?
     private var nextKeyframe: UInt64 = 0
 
@@ -248,8 +213,8 @@ private final class X264State: @unchecked Sendable {
     /// True for the first frame at or past the next multiple of the period (half a millisecond early counts,
     /// for rounded timestamps); each period gets one keyframe however the frame rate varies.
     func isScheduledKeyframe(_ pts: UInt64) -> Bool {
-        guard keyframePeriodMs > 0, pts != GStreamer.clockTimeNone else { return false }
-        let period = UInt64(keyframePeriodMs) * 1_000_000
+        guard settings.keyframePeriodMs > 0, pts != GStreamer.clockTimeNone else { return false }
+        let period = UInt64(settings.keyframePeriodMs) * 1_000_000
         let first = firstPTS ?? pts
         if firstPTS == nil { firstPTS = pts; nextKeyframe = 0 }
         let t = pts - first + 500_000
@@ -261,7 +226,7 @@ private final class X264State: @unchecked Sendable {
     /// x264's parameters for the current input, as x264enc sets them for the same properties.
     func parameters() -> x264_param_t? {
         var p = x264_param_t()
-        guard x264_param_default_preset(&p, speedPreset, nil) == 0 else { return nil }
+        guard x264_param_default_preset(&p, settings.speedPreset, nil) == 0 else { return nil }
         p.i_log_level = X264_LOG_ERROR
         p.i_csp = csp
         p.i_width = info.width
@@ -287,22 +252,22 @@ private final class X264State: @unchecked Sendable {
         p.vui.i_colorprim = Int32(gst_video_color_primaries_to_iso(info.colorimetry.primaries))
         p.vui.i_transfer = Int32(gst_video_transfer_function_to_iso(info.colorimetry.transfer))
         p.vui.i_colmatrix = Int32(gst_video_color_matrix_to_iso(info.colorimetry.matrix))
-        p.i_keyint_max = Int32(keyIntMax)          // threads stay x264's choice (1.5 x cores)
-        if keyframePeriodMs > 0 {                  // only the scheduled IDRs (isScheduledKeyframe)
+        p.i_keyint_max = Int32(settings.keyIntMax)          // threads stay x264's choice (1.5 x cores)
+        if settings.keyframePeriodMs > 0 {                  // only the scheduled IDRs (isScheduledKeyframe)
             p.i_keyint_max = X264_KEYINT_MAX_INFINITE
             p.i_scenecut_threshold = 0
             p.b_open_gop = 0
         }
         p.b_annexb = 1                             // see outputCaps
         p.b_repeat_headers = 1
-        if bitrateKbps > 0 {
+        if settings.bitrateKbps > 0 {
             p.rc.i_rc_method = X264_RC_ABR
-            p.rc.i_bitrate = Int32(bitrateKbps)
-            p.rc.i_vbv_max_bitrate = Int32(bitrateKbps)
-            p.rc.i_vbv_buffer_size = Int32(bitrateKbps * 600 / 1000)
+            p.rc.i_bitrate = Int32(settings.bitrateKbps)
+            p.rc.i_vbv_max_bitrate = Int32(settings.bitrateKbps)
+            p.rc.i_vbv_buffer_size = Int32(settings.bitrateKbps * 600 / 1000)
         } else {
             p.rc.i_rc_method = X264_RC_CRF
-            p.rc.f_rf_constant = Float(crf)
+            p.rc.f_rf_constant = Float(settings.crf)
         }
         return p
     }

@@ -87,10 +87,10 @@ struct EncodingPlan: Sendable {
             if let bitrate { p.append(("bitrate", String(bitrate))) } else { p.append(("crf", String(crf ?? 23))) }
             return ElementSpec(X264Element.factoryName, p)
         case .hevc:
-            var p = [("speed-preset", speed), ("log-level", "error")]
-            if let bitrate { p.append(("bitrate", String(bitrate))) }
-            else { p.append(("option-string", "crf=\(crf ?? 28)")) }
-            return ElementSpec("x265enc", p)
+            // Our libx265 element (X265Element): x265enc's settings, each input released once x265 has copied it.
+            var p = [("speed-preset", speed)]
+            if let bitrate { p.append(("bitrate", String(bitrate))) } else { p.append(("crf", String(crf ?? 28))) }
+            return ElementSpec(X265Element.factoryName, p)
         case .vp9:
             var p = [("deadline", "1"), ("cpu-used", String(8 - speedIndex)), ("threads", t), ("row-mt", "true")]
             if let b = o.bitrateKbps { p += [("end-usage", "vbr"), ("target-bitrate", String(b * 1000))] }

@@ -1,0 +1,75 @@
+import CGStreamer
+
+/// The properties the own video encoders share (speed preset, CRF or bitrate, keyframe
+/// interval), set in NULL/READY and read when the encoder opens. Attached to each instance
+/// under one quark, so that one pair of GObject property callbacks serves every such element.
+final class EncoderSettings: @unchecked Sendable {
+    var speedPreset: String
+    var crf: guint
+    var bitrateKbps: guint = 0
+    /// 0: the library's default.
+    var keyIntMax: guint
+    /// With a period, keyframes fall at the same times in every encoder fed the same frames
+    /// (HLS variants switch there): IDR at each multiple of it from the first frame, and no scene cuts.
+    var keyframePeriodMs: guint = 0
+
+    init(speedPreset: String, crf: guint, keyIntMax: guint) {
+        self.speedPreset = speedPreset
+        self.crf = crf
+        self.keyIntMax = keyIntMax
+    }
+
+    private static let quark = g_quark_from_string("transcoder-encoder-settings")
+
+    private enum Property: guint {
+        case speedPreset = 1, crf, bitrate, keyIntMax, keyframePeriod
+    }
+
+    func attach(to instance: UnsafeMutableRawPointer) {
+        OwnElement.attach(self, to: instance, quark: Self.quark)
+    }
+
+    private static func of(_ object: UnsafeMutableRawPointer?) -> EncoderSettings? {
+        OwnElement.state(object, quark: quark, as: EncoderSettings.self)
+    }
+
+    /// Installs the properties with these defaults on an element class; `keyframePeriod` adds `keyframe-period`.
+    static func install(on klass: UnsafeMutableRawPointer, library: String, defaults: EncoderSettings,
+                        bitrateBlurb: String, keyframePeriod: Bool = false) {
+        let objectClass = klass.assumingMemoryBound(to: GObjectClass.self)
+        objectClass.pointee.set_property = { object, id, value, _ in
+            guard let s = EncoderSettings.of(object), let value, let property = Property(rawValue: id) else { return }
+            switch property {
+            case .speedPreset: s.speedPreset = GStreamer.string(g_value_get_string(value))
+            case .crf: s.crf = g_value_get_uint(value)
+            case .bitrate: s.bitrateKbps = g_value_get_uint(value)
+            case .keyIntMax: s.keyIntMax = g_value_get_uint(value)
+            case .keyframePeriod: s.keyframePeriodMs = g_value_get_uint(value)
+            }
+        }
+        objectClass.pointee.get_property = { object, id, value, _ in
+            guard let s = EncoderSettings.of(object), let value, let property = Property(rawValue: id) else { return }
+            switch property {
+            case .speedPreset: g_value_set_string(value, s.speedPreset)
+            case .crf: g_value_set_uint(value, s.crf)
+            case .bitrate: g_value_set_uint(value, s.bitrateKbps)
+            case .keyIntMax: g_value_set_uint(value, s.keyIntMax)
+            case .keyframePeriod: g_value_set_uint(value, s.keyframePeriodMs)
+            }
+        }
+        let rw = cgst_param_readwrite()
+        func uint(_ name: String, _ blurb: String, _ max: guint, _ def: guint) -> UnsafeMutablePointer<GParamSpec>? {
+            g_param_spec_uint(name, name, blurb, 0, max, def, rw)
+        }
+        var specs: [(Property, UnsafeMutablePointer<GParamSpec>?)] = [
+            (.speedPreset, g_param_spec_string("speed-preset", "speed-preset", "\(library) preset name (ultrafast ... placebo)", defaults.speedPreset, rw)),
+            (.crf, uint("crf", "Constant rate factor, when bitrate is 0", 51, defaults.crf)),
+            (.bitrate, uint("bitrate", bitrateBlurb, 2_000_000, 0)),
+            (.keyIntMax, uint("key-int-max", "Maximal distance between keyframes (0: \(library)'s default)", 10_000, defaults.keyIntMax)),
+        ]
+        if keyframePeriod {
+            specs.append((.keyframePeriod, uint("keyframe-period", "An IDR frame at every multiple of this many ms from the first frame, and no other (0: \(library) decides)", 600_000, 0)))
+        }
+        for (id, spec) in specs { g_object_class_install_property(objectClass, id.rawValue, spec) }
+    }
+}
