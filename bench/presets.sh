@@ -79,11 +79,20 @@ for preset in "${PRESETS[@]}"; do
                  | grep -o 'All:[0-9.]*' | cut -d: -f2 || echo -)"
       fi
       echo -e "$preset\t$tool\t$(tail -1 "$WORK/time" | tr ' ' '\t')\t$units\t$bitrate\t$ssim" >>"$RESULTS"
+      # x264 and x265 write their settings into the stream (SEI): identical strings, identical encoding work.
+      { grep -a -m1 -o 'options: [[:print:]]*' "$out" || true; } | sed 's/^options: //' | tr ' ' '\n' >"$WORK/$preset-$tool.settings"
       echo "  $preset round $round $tool: $(tail -1 "$WORK/time") frames=${frames:-0} bitrate=$bitrate ssim=$ssim" >&2
     done
   done
 done
 
+for preset in "${PRESETS[@]}"; do
+  [[ -s "$WORK/$preset-engine.settings" ]] || continue
+  # Headers and colour/aspect tags describe the stream; they do not change the encoding work.
+  d="$(diff "$WORK/$preset-engine.settings" "$WORK/$preset-ffmpeg.settings" | grep '^[<>]' \
+       | grep -Ev '(repeat-headers|sar|colorprim|transfer|colormatrix|chromaloc|^[<>] :$)' | tr '\n' ' ' || true)"
+  echo "$preset: encoder settings of engine and ffmpeg ${d:+differ: }${d:-identical (apart from stream tags)}"
+done
 python3 - "$RESULTS" <<'PY'
 import sys, statistics as st
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]

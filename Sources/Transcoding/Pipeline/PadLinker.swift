@@ -1,7 +1,7 @@
 import CGStreamer
 import Synchronization
 
-/// Links decodebin's pads to the prepared branches as they appear (first video, first audio),
+/// Links decodebin's (or parsebin's) pads to the prepared branches as they appear (first video, first audio),
 /// and ends a branch whose stream never shows up so the muxer does not wait forever.
 final class PadLinker: Sendable {
     private struct State {
@@ -10,10 +10,13 @@ final class PadLinker: Sendable {
     }
     private let state: Mutex<State>
     private let decodesVideo: Bool
+    /// Links parsebin's encoded streams (`audio/mpeg`, ...) rather than decodebin's raw ones.
+    private let encoded: Bool
 
-    init(video: ObjectHandle?, audio: ObjectHandle?) {
+    init(video: ObjectHandle?, audio: ObjectHandle?, encoded: Bool = false) {
         state = Mutex(State(video: video, audio: audio))
         decodesVideo = video != nil
+        self.encoded = encoded
     }
 
     /// An audio-only job leaves video encoded: decodebin would otherwise decode every picture
@@ -29,8 +32,8 @@ final class PadLinker: Sendable {
         let type = GStreamer.mediaTypes(caps).first ?? ""
         GStreamer.unrefCaps(caps)
         let target: ObjectHandle? = state.withLock { s in
-            if type.hasPrefix("video/x-raw"), let v = s.video { s.video = nil; return v }
-            if type.hasPrefix("audio/x-raw"), let a = s.audio { s.audio = nil; return a }
+            if type.hasPrefix(encoded ? "video/" : "video/x-raw"), let v = s.video { s.video = nil; return v }
+            if type.hasPrefix(encoded ? "audio/" : "audio/x-raw"), let a = s.audio { s.audio = nil; return a }
             return nil
         }
         if let target { _ = gst_pad_link(pad, target.pad) }

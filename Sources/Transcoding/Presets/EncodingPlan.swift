@@ -62,7 +62,7 @@ struct EncodingPlan: Sendable {
     /// Encoder and input caps for an audio codec; AAC keeps up to 5.1, Opus up to 7.1.
     static func audio(_ codec: Preset.AudioCodec, bitrateKbps: Int) -> (ElementSpec, String?) {
         switch codec {
-        case .opus: (ElementSpec("opusenc", [("bitrate", String(bitrateKbps * 1000))]), "audio/x-raw,channels=[1,8]")
+        case .opus: (ElementSpec("opusenc", [("bitrate", String(bitrateKbps * 1000)), ("bitrate-type", "vbr")]), "audio/x-raw,channels=[1,8]")
         case .aac: (ElementSpec(AACEncoderElement.factoryName, [("bitrate", String(bitrateKbps * 1000))]), "audio/x-raw,channels=[1,6]")
         }
     }
