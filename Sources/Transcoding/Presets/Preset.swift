@@ -38,7 +38,7 @@ public struct Preset: Sendable {
                container: .webm, video: Video(codec: .vp9, maxWidth: 1280, maxHeight: 720, crf: 32, bitrateKbps: 2000, speed: "veryfast"),
                audio: .opus, audioBitrateKbps: 128),
         Preset(name: "av1-720p",
-               summary: "AV1 (libaom) in MP4, fit in 1280x720, 1500 kbit/s VBR, realtime speed; AAC 128 kbit/s",
+               summary: "AV1 (libaom) in MP4, fit in 1280x720, 1500 kbit/s VBR, realtime speed; AAC 128 kbit/s. Debian 12's GStreamer has no SVT-AV1, which encodes about 2x the frames per CPU-second (docs/performance.md)",
                container: .mp4, video: Video(codec: .av1, maxWidth: 1280, maxHeight: 720, crf: nil, bitrateKbps: 1500, speed: "veryfast"),
                audio: .aac, audioBitrateKbps: 128),
         Preset(name: "aac-audio",
