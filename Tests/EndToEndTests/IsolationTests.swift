@@ -48,11 +48,18 @@ import TranscodingService
                     if let pid = Self.child(of: worker.pid),
                        let env = try? String(contentsOfFile: "/proc/\(pid)/environ", encoding: .utf8), env.contains("TRANSCODER_TEST_CHILD_FAULT=hang") {
                         // What each descriptor is: the pipes and the runtime's own epoll/eventfd/timerfd only.
-                        let fds = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []).map {
-                            "\($0):" + ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) ?? "?")
+                        // Read once the table holds still: just after exec, the loader has each shared
+                        // library open for a moment (a descriptor gone before readlink reads "?").
+                        func descriptors() -> [String] {
+                            ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []).map {
+                                "\($0):" + ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) ?? "?")
+                            }.sorted()
                         }
+                        let fds = descriptors()
+                        try await Task.sleep(for: .milliseconds(300))
+                        guard fds == descriptors(), !fds.contains(where: { $0.hasSuffix(":?") }) else { continue }
                         let cwd = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")) ?? ""
-                        return (env, fds.sorted(), cwd)
+                        return (env, fds, cwd)
                     }
                     try await Task.sleep(for: .milliseconds(100))
                 }
