@@ -162,12 +162,24 @@ static inline gint cgst_video_frame_rows(GstVideoFrame *f, guint plane) {
     return GST_VIDEO_FRAME_COMP_HEIGHT(f, comp[0]);
 }
 
-/// Rounds each buffer's PTS and duration up to a whole microsecond. libaom/libvpx elements
-/// convert them to a 1/fps timebase by truncation, so a 24 fps frame time already truncated to
-/// nanoseconds (41666666) lands a tick early: two frames share PTS 0 and aom's rate control
-/// overshoots its target (2.5 instead of 1.5 Mbit/s on the 720p trailer).
-static inline GstPadProbeReturn cgst_ceil_us_probe(GstPad *pad, GstPadProbeInfo *info, gpointer data) {
-    (void)pad; (void)data;
+/// For encoders on libvpx and libaom (vp8enc, vp9enc, av1enc), one probe on their sink pad,
+/// between two handle_frame calls:
+/// - Drops the input buffer of every frame already handed over. The libraries copy each picture
+///   into their own lookahead, but GstVideoEncoder keeps the input until the output is finished
+///   (25 pictures for vp9enc's lag); the base class expects this and skips copying metadata.
+/// - Rounds PTS and duration up to a whole microsecond. The elements convert them to a 1/fps
+///   timebase by truncation, so a 24 fps frame time already truncated to nanoseconds
+///   (41666666) lands a tick early: two frames shared PTS 0 and aom's rate control overshot
+///   its target (2.57 Mbit/s for 1.5 on a 10 s cut of the 720p trailer, gst-launch).
+static inline GstPadProbeReturn cgst_timebase_encoder_probe(GstPad *pad, GstPadProbeInfo *info, gpointer encoder) {
+    (void)pad;
+    GList *frames = gst_video_encoder_get_frames(GST_VIDEO_ENCODER(encoder));
+    for (GList *l = frames; l; l = l->next) {
+        GstVideoCodecFrame *frame = l->data;
+        if (frame->input_buffer) gst_buffer_replace(&frame->input_buffer, NULL);
+    }
+    g_list_free_full(frames, (GDestroyNotify)gst_video_codec_frame_unref);
+
     GstBuffer *b = GST_PAD_PROBE_INFO_BUFFER(info);
     GstClockTime pts = GST_BUFFER_PTS(b), dur = GST_BUFFER_DURATION(b);
     gboolean fix_pts = GST_CLOCK_TIME_IS_VALID(pts) && pts % 1000 != 0;
@@ -179,28 +191,9 @@ static inline GstPadProbeReturn cgst_ceil_us_probe(GstPad *pad, GstPadProbeInfo 
     GST_PAD_PROBE_INFO_DATA(info) = b;
     return GST_PAD_PROBE_OK;
 }
-static inline void cgst_ceil_timestamps_to_us(GstPad *pad) {
-    gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, cgst_ceil_us_probe, NULL, NULL);
-}
-
-/// Drops the input buffer of every frame the encoder has already been handed. libvpx and libaom
-/// copy each picture into their own lookahead, but GstVideoEncoder keeps the frame's input
-/// buffer until its output is finished: 25 decoded pictures for vp9enc's lag-in-frames (the
-/// base class expects this: it skips copying metadata when the input is gone). Call from a
-/// buffer probe on the encoder's sink pad, i.e. between two handle_frame calls.
-static inline GstPadProbeReturn cgst_release_inputs_probe(GstPad *pad, GstPadProbeInfo *info, gpointer encoder) {
-    (void)pad; (void)info;
-    GList *frames = gst_video_encoder_get_frames(GST_VIDEO_ENCODER(encoder));
-    for (GList *l = frames; l; l = l->next) {
-        GstVideoCodecFrame *frame = l->data;
-        if (frame->input_buffer) gst_buffer_replace(&frame->input_buffer, NULL);
-    }
-    g_list_free_full(frames, (GDestroyNotify)gst_video_codec_frame_unref);
-    return GST_PAD_PROBE_OK;
-}
-static inline void cgst_release_encoder_inputs(GstElement *encoder) {
+static inline void cgst_attach_timebase_encoder_probe(GstElement *encoder) {
     GstPad *pad = gst_element_get_static_pad(encoder, "sink");
-    gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, cgst_release_inputs_probe, encoder, NULL);
+    gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, cgst_timebase_encoder_probe, encoder, NULL);
     gst_object_unref(pad);
 }
 

@@ -100,23 +100,22 @@ import Testing
                    dtsNeverAfterPTS: !tracker.dtsAfterPTS.load(ordering: .relaxed))
     }
 
-    @Test func releasesEachInputFrameOnceX264HasIt() throws {
-        let ours = try Self.encode("\(X264Element.factoryName) speed-preset=veryfast crf=23")
-        let theirs = try Self.encode("x264enc speed-preset=veryfast pass=qual quantizer=23 vbv-buf-capacity=0")
+    /// Ours against the stock element with the same settings, and the parser after both.
+    static let encoderPairs: [(ours: String, theirs: String, parser: String)] = [
+        ("\(X264Element.factoryName) speed-preset=veryfast crf=23", "x264enc speed-preset=veryfast pass=qual quantizer=23 vbv-buf-capacity=0", "h264parse"),
+        ("\(X265Element.factoryName) speed-preset=veryfast crf=28", "x265enc speed-preset=veryfast option-string=crf=28 log-level=error", "h265parse"),
+    ]
+
+    @Test(arguments: encoderPairs)
+    func releasesEachInputFrameOnceTheLibraryHasIt(_ pair: (ours: String, theirs: String, parser: String)) throws {
+        let ours = try Self.encode(pair.ours, parser: pair.parser)
+        let theirs = try Self.encode(pair.theirs, parser: pair.parser)
         #expect(ours.outputs == 60 && theirs.outputs == 60)
         #expect(ours.maxAlive <= 2, "our element held \(ours.maxAlive) input frames")
-        #expect(theirs.maxAlive > 8, "x264enc holds one input frame per frame of x264's delay; saw \(theirs.maxAlive)")
+        #expect(theirs.maxAlive > 8, "the stock element holds one input frame per frame of the encoder's delay; saw \(theirs.maxAlive)")
     }
 
-    /// The HEVC preset's element, for the same reason and on the same checks.
-    @Test func x265ReleasesEachInputFrameOnceItHasIt() throws {
-        let ours = try Self.encode("\(X265Element.factoryName) speed-preset=veryfast crf=28", parser: "h265parse")
-        let theirs = try Self.encode("x265enc speed-preset=veryfast option-string=crf=28 log-level=error", parser: "h265parse")
-        #expect(ours.outputs == 60 && theirs.outputs == 60)
-        #expect(ours.maxAlive <= 2, "our element held \(ours.maxAlive) input frames")
-        #expect(theirs.maxAlive > 8, "x265enc holds one input frame per frame of x265's delay; saw \(theirs.maxAlive)")
-    }
-
+    /// The HEVC element on the checks `everyFrameOutWithBFramesAndKeyframes` makes for H.264.
     @Test func x265EveryFrameOutWithBFramesAndKeyframes() throws {
         let run = try Self.encode("\(X265Element.factoryName) speed-preset=medium key-int-max=15", parser: "h265parse")
         #expect(run.outputs == 60)

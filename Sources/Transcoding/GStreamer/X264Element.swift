@@ -27,14 +27,12 @@ enum X264Element {
         })
 
     private static let quark = g_quark_from_string("transcoder-x264-state")
-    nonisolated(unsafe) private static var parentClass: UnsafeMutablePointer<GstVideoEncoderClass>?
 
     private static func state(_ object: UnsafeMutableRawPointer?) -> X264State? {
         OwnElement.state(object, quark: quark, as: X264State.self)
     }
 
     private static func classInit(_ klass: UnsafeMutableRawPointer) {
-        parentClass = g_type_class_peek_parent(klass)?.assumingMemoryBound(to: GstVideoEncoderClass.self)
 
         EncoderSettings.install(on: klass, library: "x264", defaults: X264State.defaults(),
                                 bitrateBlurb: "Average bitrate in kbit/s with a 600 ms VBV (0: CRF)", keyframePeriod: true)
@@ -68,26 +66,11 @@ enum X264Element {
             s.encoder = cx264_encoder_open(&s.param)
             return s.encoder != nil ? 1 : 0
         }
-        // As x264enc: input timestamps start 1000 hours in (the base class shifts them and
-        // the segment), so x264's decode timestamps, which run ahead of the presentation
-        // times by the B-frame delay, never go below zero. Shifting DTS up to meet PTS
-        // instead made B-frames decode after they are shown: mp4mux then moved every
-        // picture two frames late against its timestamps (SSIM 0.90 against 0.98).
-        encoderClass.pointee.start = { enc in
-            if let enc { gst_video_encoder_set_min_pts(enc, GstClockTime(3600 * 1000) * GstClockTime(GStreamer.second)) }
-            return 1
-        }
         encoderClass.pointee.stop = { enc in
             X264Element.state(enc)?.close()
             return 1
         }
-        encoderClass.pointee.propose_allocation = { enc, query in
-            // Strided frames (video meta) straight from the decoder, with no copy to a packed layout.
-            gst_query_add_allocation_meta(query, gst_video_meta_api_get_type(), nil)
-            return X264Element.parentClass?.pointee.propose_allocation?(enc, query) ?? 1
-        }
-        // The input buffer is gone by the time a frame is finished, so there are no metas to copy.
-        encoderClass.pointee.transform_meta = nil
+        OwnVideoEncoder.installCommon(on: klass)
     }
 
     /// Opens x264 for new input caps (draining the previous stream first) and sets the output caps.
@@ -174,16 +157,8 @@ enum X264Element {
         case .none:
             return GST_FLOW_OK
         case let .picture(pic, data, size):
-            let number = Int32(truncatingIfNeeded: Int(bitPattern: pic.opaque))
-            guard let frame = gst_video_encoder_get_frame(enc, number) else { return GST_FLOW_OK }
-            frame.pointee.output_buffer = gst_buffer_new_allocate(nil, gsize(size), nil)
-            gst_buffer_fill(frame.pointee.output_buffer, 0, data, gsize(size))
-            if pic.b_keyframe != 0 {
-                cgst_frame_set_sync_point(frame)
-            }
-            let dts = pic.i_dts
-            frame.pointee.dts = GstClockTime(dts >= 0 ? UInt64(dts) : GStreamer.clockTimeNone)
-            return gst_video_encoder_finish_frame(enc, frame)
+            return OwnVideoEncoder.push(enc, frame: Int32(truncatingIfNeeded: Int(bitPattern: pic.opaque)), data, size: size,
+                                        keyframe: pic.b_keyframe != 0, dts: pic.i_dts)
         }
     }
 }

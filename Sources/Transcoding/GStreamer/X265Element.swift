@@ -3,8 +3,8 @@ import CX265
 
 /// The HEVC preset's encoder: a GstVideoEncoder on libx265, registered in this process as
 /// `transcoderx265enc`, for the reason ``X264Element`` exists. x265enc keeps every input frame
-/// mapped until x265 returns it encoded, though x265 copies each picture on entry: on the 720p
-/// trailer that held about 20 decoded frames twice and peaked 11 MB above ffmpeg. This element
+/// mapped until x265 returns it encoded, though x265 copies each picture on entry: every frame
+/// of x265's delay was held twice, and a 10 s cut of the 720p trailer peaked 11 MB above ffmpeg. This element
 /// lets the input go once x265 has it. Settings are x265enc's for the preset's properties
 /// (preset, CRF or ABR, keyframe interval, VUI from the caps); 8-bit 4:2:0 in.
 /// Not on the fragment allowlist: a job's fragment names x265enc.
@@ -25,14 +25,12 @@ enum X265Element {
         })
 
     private static let quark = g_quark_from_string("transcoder-x265-state")
-    nonisolated(unsafe) private static var parentClass: UnsafeMutablePointer<GstVideoEncoderClass>?
 
     private static func state(_ object: UnsafeMutableRawPointer?) -> X265State? {
         OwnElement.state(object, quark: quark, as: X265State.self)
     }
 
     private static func classInit(_ klass: UnsafeMutableRawPointer) {
-        parentClass = g_type_class_peek_parent(klass)?.assumingMemoryBound(to: GstVideoEncoderClass.self)
         EncoderSettings.install(on: klass, library: "x265", defaults: X265State.defaults(), bitrateBlurb: "Average bitrate in kbit/s (0: CRF)")
         OwnElement.describe(klass, name: "HEVC encoder (libx265)", klassName: "Codec/Encoder/Video",
                             description: "HEVC on libx265, releasing each input frame once x265 has copied it",
@@ -61,20 +59,11 @@ enum X265Element {
             s.close()
             return s.open() ? 1 : 0
         }
-        // As X264Element: timestamps start 1000 hours in, so decode times never go below zero.
-        encoderClass.pointee.start = { enc in
-            if let enc { gst_video_encoder_set_min_pts(enc, GstClockTime(3600 * 1000) * GstClockTime(GStreamer.second)) }
-            return 1
-        }
         encoderClass.pointee.stop = { enc in
             X265Element.state(enc)?.close()
             return 1
         }
-        encoderClass.pointee.propose_allocation = { enc, query in
-            gst_query_add_allocation_meta(query, gst_video_meta_api_get_type(), nil)
-            return X265Element.parentClass?.pointee.propose_allocation?(enc, query) ?? 1
-        }
-        encoderClass.pointee.transform_meta = nil   // the input buffer is gone by then
+        OwnVideoEncoder.installCommon(on: klass)
     }
 
     private static func configure(_ enc: UnsafeMutablePointer<GstVideoEncoder>, _ s: X265State,
@@ -146,13 +135,8 @@ enum X265Element {
         case .none:
             return GST_FLOW_OK
         case let .picture(pic, data, size):
-            let number = Int32(truncatingIfNeeded: Int(bitPattern: pic.userData) - 1)
-            guard let frame = gst_video_encoder_get_frame(enc, number) else { return GST_FLOW_OK }
-            frame.pointee.output_buffer = gst_buffer_new_allocate(nil, gsize(size), nil)
-            gst_buffer_fill(frame.pointee.output_buffer, 0, data, gsize(size))
-            if pic.sliceType == X265_TYPE_IDR || pic.sliceType == X265_TYPE_I { cgst_frame_set_sync_point(frame) }
-            frame.pointee.dts = GstClockTime(pic.dts >= 0 ? UInt64(pic.dts) : GStreamer.clockTimeNone)
-            return gst_video_encoder_finish_frame(enc, frame)
+            return OwnVideoEncoder.push(enc, frame: Int32(truncatingIfNeeded: Int(bitPattern: pic.userData) - 1), data, size: size,
+                                        keyframe: pic.sliceType == X265_TYPE_IDR || pic.sliceType == X265_TYPE_I, dts: pic.dts)
         }
     }
 }

@@ -83,16 +83,13 @@ struct Assembly {
         // When the size stays, the converter is a passthrough and the queue only costs memory.
         if (w, h) != (input.width ?? 0, input.height ?? 0) { steps.append(try add(Self.queue(1))) }
         let e = try add(encoder, name: encoderName)
-        if Self.libvpxOrAomEncoders.contains(encoder.factory) {
-            cgst_ceil_timestamps_to_us(sinkPad(e).pad)
-            cgst_release_encoder_inputs(e)
-        }
+        if Self.libvpxOrAomEncoders.contains(encoder.factory) { cgst_attach_timebase_encoder_probe(e) }
         steps.append(e)
         return steps
     }
 
-    /// Encoders that truncate frame times to a 1/fps timebase (`cgst_ceil_us_probe`) and copy
-    /// each picture in (`cgst_release_inputs_probe`).
+    /// Encoders that truncate frame times to a 1/fps timebase and copy each picture in
+    /// (`cgst_timebase_encoder_probe`).
     static let libvpxOrAomEncoders: Set<String> = ["av1enc", "vp9enc", "vp8enc"]
 
     /// The capsfilter after a scaler: the size, and the input's colorimetry once known (``ColorimetryPin``).
@@ -119,7 +116,7 @@ struct Assembly {
     }
 
     /// No dither: the encoders requantize anyway (ffmpeg does not dither either), and
-    /// audioconvert's default TPDF dither cost 0.5 of 3.5 CPU-s on 5 min of audio to Opus.
+    /// audioconvert's default TPDF dither cost 0.5 of 3.6 CPU-s on 5.5 min of sound to Opus.
     static let audioConvert = ElementSpec("audioconvert", [("dithering", "none")])
 
     /// Raw audio to the encoded stream a muxer takes: convert, resample, limit channels, encode, parse.

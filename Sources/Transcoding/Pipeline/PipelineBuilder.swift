@@ -34,7 +34,7 @@ enum PipelineBuilder {
         let src = try a.add(ElementSpec("filesrc", [("location", inputPath)]), name: "src")
         // Audio alone: parsebin, then a decodebin for the one audio stream, all in the demuxer's
         // thread. decodebin's multiqueue would hand every compressed frame to another thread:
-        // on 5.5 min of sound to Opus that was 12 000 context switches and 0.25 of 3.6 CPU-s.
+        // on 5.5 min of sound that was 12 000 context switches, and 0.3 s of system time against 0.05.
         let audioAlone = plan.video == nil || !input.hasVideo || plan.audioOnly
         let demux = try a.add(ElementSpec(audioAlone ? "parsebin" : "decodebin"), name: audioAlone ? "parse" : "decode")
         let decode = audioAlone ? try a.add(ElementSpec("decodebin"), name: "decode") : demux
