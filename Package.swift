@@ -20,6 +20,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // The job service (`transcoder api`): HTTP server and the embedded job store.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/sqlite-nio", from: "1.13.2"),
     ],
     targets: [
         // C interop: module maps plus static-inline shims for macros and variadic calls.
@@ -93,10 +96,23 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // The job service: durable job records, the HTTP API over them, progress ingestion.
+        // Workers never need it; it talks to them only through the broker.
+        .target(
+            name: "JobService",
+            dependencies: [
+                "TranscodingService", "RabbitMQ", "Transcoding",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Resources")]
+        ),
         .executableTarget(
             name: "transcoder",
             dependencies: [
-                "TranscodingService",
+                "TranscodingService", "JobService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -106,6 +122,8 @@ let package = Package(
         .testTarget(name: "RabbitMQTests", dependencies: ["RabbitMQ", "Backoff"]),
         .testTarget(name: "TranscodingServiceTests", dependencies: ["TranscodingService", "Backoff"]),
         .testTarget(name: "EndToEndTests", dependencies: ["TranscodingService", "Transcoding", "S3", "RabbitMQ"]),
+        .testTarget(name: "JobServiceTests", dependencies: ["JobService", "TranscodingService", "RabbitMQ",
+                                                            .product(name: "AsyncHTTPClient", package: "async-http-client")]),
     ],
     swiftLanguageModes: [.v6]
 )

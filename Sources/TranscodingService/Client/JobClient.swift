@@ -14,12 +14,22 @@ public struct JobClient: Sendable {
     /// Publishes a job (persistent, confirmed) the way the seed's clients do: default
     /// exchange, routing key = the jobs queue. `mandatory` makes a missing queue an error.
     public func submit(_ job: JobRequest) async throws {
+        try await submit(body: Self.body(job), jobID: job.jobID)
+    }
+
+    /// Publishes a job message already encoded (by ``body(_:)``).
+    public func submit(body: [UInt8], jobID: String) async throws {
+        try await connection.publish(body, routingKey: topology.jobsQueue,
+                                     properties: MessageProperties(contentType: "application/json", messageId: jobID),
+                                     mandatory: true)
+    }
+
+    /// A job as it travels: JSON with sorted keys.
+    public static func body(_ job: JobRequest) -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let body = try encoder.encode(job)
-        try await connection.publish(Array(body), routingKey: topology.jobsQueue,
-                                     properties: MessageProperties(contentType: "application/json", messageId: job.jobID),
-                                     mandatory: true)
+        // A struct of strings, integers and finite numbers always encodes.
+        return Array((try? encoder.encode(job)) ?? Data())
     }
 
     /// Follows progress without taking messages from the shared progress queue: a private

@@ -41,8 +41,9 @@ extension Worker {
         defer { active.release(job.jobID, outcome) }
         logger.info("job received", metadata: ["s3.input": "\(job.inputKey)", "s3.output": "\(job.outputKey)"])
 
-        let base = ProgressMessage(jobID: job.jobID, progress: 0, state: .queued, workerID: configuration.workerID,
+        var base = ProgressMessage(jobID: job.jobID, progress: 0, state: .queued, workerID: configuration.workerID,
                                    startedAt: Date(), attempt: attempt)
+        base.inputKey = job.inputKey
         let reporter = ProgressReporter(base: base, publisher: publisher.publish, logger: logger)
         reporter.update(.queued, fraction: 0)
         do {

@@ -1,0 +1,91 @@
+import Foundation
+import Hummingbird
+import Logging
+import RabbitMQ
+import TranscodingService
+
+/// `transcoder api`: settings beyond the workers' own (broker, queue names).
+public struct APISettings: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    /// The SQLite file (`DATABASE_URL=sqlite:PATH`, or `TRANSCODER_API_DATABASE`).
+    public var databasePath = "transcoder-jobs.sqlite"
+    /// The API's own progress queue, bound to the progress exchange.
+    public var ingestQueue: String?
+    public init() {}
+
+    /// Where a job store lives, from `DATABASE_URL` (a `sqlite:` URL or a path).
+    public static func databasePath(url: String) throws -> String {
+        if url.hasPrefix("sqlite://") { return String(url.dropFirst("sqlite://".count)) }
+        if url.hasPrefix("sqlite:") { return String(url.dropFirst("sqlite:".count)) }
+        if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+            throw APIStartError(description: "DATABASE_URL names PostgreSQL, which this version's job store does not support yet; "
+                + "unset it to use the embedded SQLite store (TRANSCODER_API_DATABASE, default transcoder-jobs.sqlite)")
+        }
+        guard !url.contains("://") else { throw APIStartError(description: "DATABASE_URL must be sqlite:PATH (or a file path)") }
+        return url
+    }
+
+    var isLoopback: Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+}
+
+public struct APIStartError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+public enum APIServer {
+    /// The API document, a resource of this target: the contract the routes are checked against.
+    public static func openAPIDocument() throws -> String {
+        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "yaml", subdirectory: "Resources"),
+              let text = try? String(contentsOf: url, encoding: .utf8) else {
+            throw APIStartError(description: "the API document (transcoder_JobService.resources/Resources/openapi.yaml) "
+                + "is missing next to the binary: install the resources folder with it")
+        }
+        return text
+    }
+
+    /// Runs until SIGTERM or SIGINT: the HTTP listener and the progress ingestion.
+    public static func run(settings: APISettings, configuration: WorkerConfiguration, logger: Logger) async throws {
+        let document = try openAPIDocument()
+        let store = try await SQLiteJobStore.open(path: settings.databasePath, logger: logger)
+        if !settings.isLoopback, !(try await store.hasActiveTokens()) {
+            throw APIStartError(description: "refusing to listen on \(settings.host) without authentication: create a token first "
+                + "(transcoder api token create --name NAME --scope admin), or listen on 127.0.0.1")
+        }
+        let connection = try await AMQPConnection.connect(try AMQPConfiguration(url: configuration.amqpURL), logger: logger)
+        // Declared as workers declare them, so jobs posted before any worker starts wait in the queue.
+        try await configuration.topology.declare(on: connection)
+        let ingest = ProgressIngest(connection: connection, topology: configuration.topology, store: store,
+                                    queue: settings.ingestQueue ?? configuration.topology.progressQueue + ".api", logger: logger)
+        try await ingest.declare()
+        let submitter = Submitter(client: JobClient(connection: connection, topology: configuration.topology), store: store,
+                                  logger: logger)
+
+        let router = Router(context: APIContext.self)
+        router.add(middleware: RequestLogMiddleware(logger: logger))
+        router.add(middleware: AuthMiddleware(store: store, alwaysRequired: !settings.isLoopback))
+        router.get("/healthz") { _, _ in
+            JSONBody.response(["status": "ok", "broker": connection.isConnected ? "connected" : "disconnected"])
+        }
+        router.get("/openapi.yaml") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: document)))
+        }
+        JobRoutes(store: store, submitter: submitter).register(on: router)
+
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "transcoder"),
+            services: [ingest],
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? settings.port
+                logger.notice("api listening", metadata: ["url": "http://\(settings.host):\(port)"])
+                await submitter.republishPending()
+            },
+            logger: logger)
+        try await app.runService()
+        await connection.close()
+        try await store.close()
+    }
+}

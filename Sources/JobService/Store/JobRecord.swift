@@ -1,0 +1,119 @@
+import Foundation
+import TranscodingService
+
+/// Where a job stands, as the API reports it: the worker's progress states plus the two
+/// before any worker has it.
+public enum JobState: String, Sendable, Codable, CaseIterable {
+    /// Recorded by the API; not yet confirmed on the broker (the API publishes it again at start).
+    case pending
+    /// On the jobs queue, waiting for a worker.
+    case submitted
+    case queued, downloading, transcoding, uploading, retrying, completed, failed
+
+    public var isFinal: Bool { self == .completed || self == .failed }
+
+    init(_ state: ProgressMessage.State) { self = JobState(rawValue: state.rawValue)! }
+}
+
+/// One job as the store keeps it. Encoded as the API's `Job` schema (docs/openapi.yaml).
+public struct JobRecord: Sendable, Codable, Equatable {
+    public var id: String
+    public var state: JobState
+    /// `api` for jobs posted to the API, `broker` for jobs seen only through their progress
+    /// (published straight to RabbitMQ by another client).
+    public var source: String
+    public var inputKey: String?
+    public var outputKey: String?
+    public var preset: String?
+    /// The job message as published (API jobs only).
+    public var request: JSONTree?
+    public var metadata: JSONTree?
+    public var progress: Double
+    public var attempt: Int?
+    public var workerID: String?
+    public var fps: Double?
+    public var etaSeconds: Double?
+    public var outputSize: Int64?
+    public var durationSeconds: Double?
+    public var errorCode: String?
+    public var errorMessage: String?
+    public var createdAt: String
+    public var updatedAt: String
+    public var startedAt: String?
+    public var finishedAt: String?
+    /// Only in the detail view: what happened, oldest first.
+    public var events: [JobEvent]?
+    /// Insertion order: the list's cursor. Not encoded.
+    public var seq: Int = 0
+
+    enum CodingKeys: String, CodingKey {
+        case id, state, source, inputKey = "input_key", outputKey = "output_key", preset, request, metadata, progress
+        case attempt, workerID = "worker_id", fps, etaSeconds = "eta_seconds", outputSize = "output_size"
+        case durationSeconds = "duration_seconds", errorCode = "error_code", errorMessage = "error_message"
+        case createdAt = "created_at", updatedAt = "updated_at", startedAt = "started_at", finishedAt = "finished_at", events
+    }
+}
+
+/// One entry of a job's timeline: a state change (with the progress message that made it),
+/// a progress sample, or the API's own `submitted`.
+public struct JobEvent: Sendable, Codable, Equatable {
+    public var seq: Int
+    public var kind: String
+    public var at: String
+    public var data: JSONTree
+}
+
+/// Filters of `GET /v1/jobs`; newest first, `cursor` continues after the last job of a page.
+public struct JobQuery: Sendable, Equatable {
+    public var states: [JobState] = []
+    public var createdAfter: String?
+    public var createdBefore: String?
+    /// Jobs whose input or output key starts with this.
+    public var keyPrefix: String?
+    public var limit = 50
+    /// The `seq` of the last job of the previous page.
+    public var after: Int?
+    public init() {}
+}
+
+public struct JobPage: Sendable {
+    public var jobs: [JobRecord]
+    /// Present when there may be more: pass it back as `cursor`.
+    public var nextCursor: Int?
+}
+
+/// What `POST /v1/jobs` records before publishing.
+public struct NewJob: Sendable {
+    public var id: String
+    public var inputKey: String
+    public var outputKey: String
+    public var preset: String?
+    /// The job message, exactly as it is published.
+    public var body: String
+    public var metadata: String?
+    public var idempotencyKey: String?
+    /// SHA-256 of what the client asked for, without the id: a retry must ask for the same.
+    public var fingerprint: String
+}
+
+/// An API token's permission: each includes the ones before it.
+public enum Scope: String, Sendable, Codable, CaseIterable, Comparable {
+    case read, write, admin
+    public static func < (a: Scope, b: Scope) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+}
+
+public struct APIToken: Sendable, Codable, Equatable {
+    public var id: String
+    public var name: String
+    public var scope: Scope
+    public var createdAt: String
+    public var revokedAt: String?
+}
+
+/// RFC 3339 UTC with milliseconds, as progress messages carry: sorts as text.
+enum Timestamp {
+    static func now() -> String { format(Date()) }
+    static func format(_ date: Date) -> String { date.ISO8601Format(.init(includingFractionalSeconds: true)) }
+}

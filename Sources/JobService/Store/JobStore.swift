@@ -1,0 +1,57 @@
+import TranscodingService
+
+/// The durable record of every job: what the API accepted and what workers reported.
+/// SQLite is the embedded default (``SQLiteJobStore``); every backend applies the same
+/// versioned schema (``Migrations``) and passes the same tests.
+public protocol JobStore: Sendable {
+    /// Records a new job, or returns the one already recorded under the same id or
+    /// idempotency key (a retried POST never makes two jobs).
+    func create(_ job: NewJob) async throws -> CreateOutcome
+    /// The job's message is confirmed on the broker.
+    func markSubmitted(_ id: String) async throws
+    /// Jobs recorded but not confirmed on the broker (the API stopped between the two).
+    func pending() async throws -> [(id: String, body: String)]
+    /// Folds one progress message into the job's record and timeline; creates the record
+    /// for a job published by another client.
+    func apply(_ message: ProgressMessage) async throws
+    func job(_ id: String, events: Bool) async throws -> JobRecord?
+    func list(_ query: JobQuery) async throws -> JobPage
+
+    func insertToken(_ token: APIToken, hash: String) async throws
+    /// The unrevoked token with this SHA-256 hash.
+    func token(hash: String) async throws -> APIToken?
+    func tokens() async throws -> [APIToken]
+    /// False when there is no such unrevoked token.
+    func revokeToken(id: String) async throws -> Bool
+    func hasActiveTokens() async throws -> Bool
+
+    func close() async throws
+}
+
+public enum CreateOutcome: Sendable {
+    case created(JobRecord)
+    /// Recorded before; `sameRequest` is false when the id or key now comes with another job.
+    case existing(JobRecord, sameRequest: Bool)
+}
+
+/// How a progress message changes a record: the rules every backend shares.
+enum ProgressFold {
+    /// A progress sample goes into the timeline when the job advanced this many points
+    /// since the last entry (state changes always do): a day-old job's timeline stays short.
+    static let sampleStep = 5.0
+
+    /// Whether a message is older than what the record already shows. Ticks of one job come
+    /// in order from one worker; a late one from an earlier attempt must not undo a newer state.
+    static func isStale(_ message: ProgressMessage, lastMessageAt: String?) -> Bool {
+        guard let lastMessageAt else { return false }
+        return message.timestamp < lastMessageAt
+    }
+
+    static func eventKind(_ message: ProgressMessage, state: String?, attempt: Int?, sampled: Double?) -> String? {
+        if state != message.state.rawValue || (message.attempt != nil && attempt != message.attempt) {
+            return message.state.rawValue
+        }
+        if message.progress >= (sampled ?? 0) + sampleStep { return "progress" }
+        return nil
+    }
+}

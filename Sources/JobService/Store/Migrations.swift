@@ -1,0 +1,55 @@
+/// The store's schema, one entry per version, applied in order at start inside a
+/// transaction and recorded in `schema_migrations`. Never edit a released entry: add one.
+enum Migrations {
+    static let sqlite: [String] = [
+        // 1: jobs, their timelines, API tokens.
+        """
+        CREATE TABLE jobs (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            idempotency_key TEXT UNIQUE,
+            fingerprint TEXT,
+            state TEXT NOT NULL,
+            source TEXT NOT NULL,
+            input_key TEXT,
+            output_key TEXT,
+            preset TEXT,
+            body TEXT,
+            metadata TEXT,
+            progress REAL NOT NULL DEFAULT 0,
+            sampled_progress REAL NOT NULL DEFAULT 0,
+            attempt INTEGER,
+            worker_id TEXT,
+            fps REAL,
+            eta_seconds REAL,
+            output_size INTEGER,
+            duration_seconds REAL,
+            error_code TEXT,
+            error_message TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT,
+            last_message_at TEXT
+        );
+        CREATE INDEX jobs_state_seq ON jobs (state, seq);
+        CREATE INDEX jobs_created_at ON jobs (created_at);
+        CREATE TABLE job_events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            job_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            at TEXT NOT NULL,
+            data TEXT NOT NULL
+        );
+        CREATE INDEX job_events_job ON job_events (job_id, seq);
+        CREATE TABLE api_tokens (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            hash TEXT NOT NULL UNIQUE,
+            scope TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        );
+        """,
+    ]
+}

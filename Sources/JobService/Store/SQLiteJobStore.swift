@@ -1,0 +1,304 @@
+import Foundation
+import Synchronization
+import Logging
+import SQLiteNIO
+import TranscodingService
+
+/// The embedded job store: one SQLite file in WAL mode, so that a killed API loses no
+/// committed write. One connection; statements that belong together run under one
+/// ``AsyncGate`` turn, inside a transaction.
+public final class SQLiteJobStore: JobStore {
+    let connection: SQLiteConnection
+    let gate = AsyncGate()
+
+    /// Opens (creating) the file and applies pending migrations.
+    public static func open(path: String, logger: Logger = Logger(label: "jobstore")) async throws -> SQLiteJobStore {
+        let connection = try await SQLiteConnection.open(storage: path == ":memory:" ? .memory : .file(path: path), logger: logger)
+        let store = SQLiteJobStore(connection: connection)
+        try await store.prepare()
+        return store
+    }
+
+    private init(connection: SQLiteConnection) { self.connection = connection }
+
+    private func prepare() async throws {
+        for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=5000", "PRAGMA foreign_keys=ON"] {
+            _ = try await connection.query(pragma)
+        }
+        try await transaction {
+            _ = try await self.connection.query(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+            let applied = try await self.connection.query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
+                .first?.column("v")?.integer ?? 0
+            for (index, migration) in Migrations.sqlite.enumerated() where index + 1 > applied {
+                // One statement per prepare: split the script.
+                for statement in migration.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespacesAndNewlines) })
+                where !statement.isEmpty {
+                    _ = try await self.connection.query(statement)
+                }
+                _ = try await self.connection.query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                                                    [.integer(index + 1), .text(Timestamp.now())])
+            }
+        }
+    }
+
+    /// The schema version now in the file.
+    public func schemaVersion() async throws -> Int {
+        try await connection.query("SELECT MAX(version) AS v FROM schema_migrations").first?.column("v")?.integer ?? 0
+    }
+
+    private func transaction<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        try await gate.serially {
+            _ = try await self.connection.query("BEGIN IMMEDIATE")
+            do {
+                let result = try await body()
+                _ = try await self.connection.query("COMMIT")
+                return result
+            } catch {
+                _ = try? await self.connection.query("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    private func query(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
+        try await gate.serially { try await self.connection.query(sql, binds) }
+    }
+
+    // MARK: Jobs
+
+    public func create(_ job: NewJob) async throws -> CreateOutcome {
+        try await transaction {
+            let existing = try await self.connection.query(
+                "SELECT * FROM jobs WHERE id = ? OR (idempotency_key IS NOT NULL AND idempotency_key = ?) LIMIT 1",
+                [.text(job.id), job.idempotencyKey.map(SQLiteData.text) ?? .null])
+            if let row = existing.first {
+                return .existing(Self.record(row), sameRequest: row.column("fingerprint")?.string == job.fingerprint)
+            }
+            let now = Timestamp.now()
+            _ = try await self.connection.query("""
+                INSERT INTO jobs (id, idempotency_key, fingerprint, state, source, input_key, output_key, preset, body,
+                                  metadata, created_at, updated_at)
+                VALUES (?, ?, ?, 'pending', 'api', ?, ?, ?, ?, ?, ?, ?)
+                """, [.text(job.id), Self.opt(job.idempotencyKey), .text(job.fingerprint), .text(job.inputKey),
+                      .text(job.outputKey), Self.opt(job.preset), .text(job.body), Self.opt(job.metadata), .text(now), .text(now)])
+            try await self.addEvent(job.id, kind: "created", at: now, data: .object(["source": .string("api")]))
+            let row = try await self.connection.query("SELECT * FROM jobs WHERE id = ?", [.text(job.id)])
+            return .created(Self.record(row[0]))
+        }
+    }
+
+    public func markSubmitted(_ id: String) async throws {
+        try await transaction {
+            // Only from pending: a worker may have reported already.
+            let rows = try await self.connection.query(
+                "UPDATE jobs SET state = 'submitted', updated_at = ? WHERE id = ? AND state = 'pending' RETURNING id",
+                [.text(Timestamp.now()), .text(id)])
+            if !rows.isEmpty { try await self.addEvent(id, kind: "submitted", at: Timestamp.now(), data: .object([:])) }
+        }
+    }
+
+    public func pending() async throws -> [(id: String, body: String)] {
+        try await query("SELECT id, body FROM jobs WHERE state = 'pending' ORDER BY seq").compactMap { row in
+            guard let id = row.column("id")?.string, let body = row.column("body")?.string else { return nil }
+            return (id, body)
+        }
+    }
+
+    public func apply(_ message: ProgressMessage) async throws {
+        guard let id = message.jobID else { return }
+        let body = JSONTree.parse(String(decoding: try JSONEncoder().encode(message), as: UTF8.self)) ?? .null
+        try await transaction {
+            var row = try await self.connection.query("SELECT * FROM jobs WHERE id = ?", [.text(id)]).first
+            if row == nil {
+                // Published by another client: the record starts with its first progress message.
+                _ = try await self.connection.query("""
+                    INSERT INTO jobs (id, state, source, input_key, created_at, updated_at)
+                    VALUES (?, ?, 'broker', ?, ?, ?)
+                    """, [.text(id), .text(message.state.rawValue), Self.opt(message.inputKey), .text(message.timestamp),
+                          .text(Timestamp.now())])
+                try await self.addEvent(id, kind: "created", at: message.timestamp, data: .object(["source": .string("broker")]))
+                row = try await self.connection.query("SELECT * FROM jobs WHERE id = ?", [.text(id)]).first
+            }
+            guard let row else { return }
+            let state = row.column("state")?.string
+            let attempt = row.column("attempt")?.integer
+            if ProgressFold.isStale(message, lastMessageAt: row.column("last_message_at")?.string) {
+                // Kept in the timeline, but it does not undo the newer state.
+                if message.state.isFinal { try await self.addEvent(id, kind: message.state.rawValue, at: message.timestamp, data: body) }
+                return
+            }
+            let kind = state == JobState.pending.rawValue || state == JobState.submitted.rawValue || row.column("last_message_at")?.isNull != false
+                ? message.state.rawValue
+                : ProgressFold.eventKind(message, state: state, attempt: attempt, sampled: row.column("sampled_progress")?.double)
+            let final = message.state.isFinal
+            let failing = message.state == .failed || message.state == .retrying
+            _ = try await self.connection.query("""
+                UPDATE jobs SET state = ?, progress = ?, attempt = COALESCE(?, attempt), worker_id = ?,
+                    fps = ?, eta_seconds = ?, started_at = COALESCE(?, started_at),
+                    input_key = COALESCE(input_key, ?),
+                    output_key = CASE WHEN ? IS NOT NULL THEN ? ELSE output_key END,
+                    output_size = COALESCE(?, output_size), duration_seconds = COALESCE(?, duration_seconds),
+                    error_code = ?, error_message = ?,
+                    finished_at = ?, last_message_at = ?, updated_at = ?,
+                    sampled_progress = CASE WHEN ? THEN ? ELSE sampled_progress END
+                WHERE id = ?
+                """, [
+                    .text(message.state.rawValue), .float(message.progress), Self.opt(message.attempt), .text(message.workerID),
+                    Self.opt(message.fps), Self.opt(message.etaSeconds), Self.opt(message.startedAt),
+                    Self.opt(message.inputKey),
+                    Self.opt(message.outputKey), Self.opt(message.outputKey),
+                    Self.opt(message.outputSize.map { Int($0) }), Self.opt(message.durationSeconds),
+                    failing ? Self.opt(message.errorCode?.rawValue) : .null, failing ? Self.opt(message.errorMessage) : .null,
+                    final ? .text(message.timestamp) : .null, .text(message.timestamp), .text(Timestamp.now()),
+                    .integer(kind == nil ? 0 : 1), .float(message.progress),
+                    .text(id),
+                ])
+            if let kind { try await self.addEvent(id, kind: kind, at: message.timestamp, data: body) }
+        }
+    }
+
+    public func job(_ id: String, events: Bool) async throws -> JobRecord? {
+        try await gate.serially {
+            guard let row = try await self.connection.query("SELECT * FROM jobs WHERE id = ?", [.text(id)]).first else { return nil }
+            var record = Self.record(row)
+            if events {
+                record.events = try await self.connection.query(
+                    "SELECT seq, kind, at, data FROM job_events WHERE job_id = ? ORDER BY seq", [.text(id)]
+                ).map { row in
+                    JobEvent(seq: row.column("seq")?.integer ?? 0, kind: row.column("kind")?.string ?? "",
+                             at: row.column("at")?.string ?? "", data: JSONTree.parse(row.column("data")?.string) ?? .null)
+                }
+            }
+            return record
+        }
+    }
+
+    public func list(_ query: JobQuery) async throws -> JobPage {
+        var clauses: [String] = []
+        var binds: [SQLiteData] = []
+        if !query.states.isEmpty {
+            clauses.append("state IN (\(query.states.map { _ in "?" }.joined(separator: ", ")))")
+            binds += query.states.map { .text($0.rawValue) }
+        }
+        if let after = query.createdAfter { clauses.append("created_at >= ?"); binds.append(.text(after)) }
+        if let before = query.createdBefore { clauses.append("created_at < ?"); binds.append(.text(before)) }
+        if let prefix = query.keyPrefix {
+            let pattern = Self.likePrefix(prefix)
+            clauses.append("(input_key LIKE ? ESCAPE '\\' OR output_key LIKE ? ESCAPE '\\')")
+            binds += [.text(pattern), .text(pattern)]
+        }
+        if let after = query.after { clauses.append("seq < ?"); binds.append(.integer(after)) }
+        let sql = "SELECT * FROM jobs" + (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "))
+            + " ORDER BY seq DESC LIMIT \(query.limit + 1)"
+        let rows = try await self.query(sql, binds)
+        let page = rows.prefix(query.limit)
+        return JobPage(jobs: page.map(Self.record),
+                       nextCursor: rows.count > query.limit ? page.last?.column("seq")?.integer : nil)
+    }
+
+    // MARK: Tokens
+
+    public func insertToken(_ token: APIToken, hash: String) async throws {
+        _ = try await query("INSERT INTO api_tokens (id, name, hash, scope, created_at) VALUES (?, ?, ?, ?, ?)",
+                            [.text(token.id), .text(token.name), .text(hash), .text(token.scope.rawValue), .text(token.createdAt)])
+    }
+
+    public func token(hash: String) async throws -> APIToken? {
+        try await query("SELECT * FROM api_tokens WHERE hash = ? AND revoked_at IS NULL", [.text(hash)]).first.map(Self.token)
+    }
+
+    public func tokens() async throws -> [APIToken] {
+        try await query("SELECT * FROM api_tokens ORDER BY created_at").map(Self.token)
+    }
+
+    public func revokeToken(id: String) async throws -> Bool {
+        !(try await query("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING id",
+                          [.text(Timestamp.now()), .text(id)])).isEmpty
+    }
+
+    public func hasActiveTokens() async throws -> Bool {
+        !(try await query("SELECT 1 FROM api_tokens WHERE revoked_at IS NULL LIMIT 1")).isEmpty
+    }
+
+    public func close() async throws { try await connection.close() }
+
+    // MARK: Rows
+
+    private func addEvent(_ id: String, kind: String, at: String, data: JSONTree) async throws {
+        _ = try await connection.query("INSERT INTO job_events (job_id, kind, at, data) VALUES (?, ?, ?, ?)",
+                                       [.text(id), .text(kind), .text(at), .text(data.text())])
+    }
+
+    static func opt(_ value: String?) -> SQLiteData { value.map(SQLiteData.text) ?? .null }
+    static func opt(_ value: Int?) -> SQLiteData { value.map { .integer($0) } ?? .null }
+    static func opt(_ value: Double?) -> SQLiteData { value.map(SQLiteData.float) ?? .null }
+
+    /// A LIKE pattern matching strings that start with `prefix` literally.
+    static func likePrefix(_ prefix: String) -> String {
+        var pattern = ""
+        for character in prefix {
+            if character == "%" || character == "_" || character == "\\" { pattern.append("\\") }
+            pattern.append(character)
+        }
+        return pattern + "%"
+    }
+
+    static func record(_ row: SQLiteRow) -> JobRecord {
+        func text(_ name: String) -> String? { row.column(name)?.string }
+        func double(_ name: String) -> Double? { row.column(name).flatMap { $0.isNull ? nil : $0.double } }
+        func int(_ name: String) -> Int? { row.column(name).flatMap { $0.isNull ? nil : $0.integer } }
+        return JobRecord(
+            id: text("id") ?? "", state: JobState(rawValue: text("state") ?? "") ?? .pending, source: text("source") ?? "api",
+            inputKey: text("input_key"), outputKey: text("output_key"), preset: text("preset"),
+            request: JSONTree.parse(text("body")), metadata: JSONTree.parse(text("metadata")),
+            progress: double("progress") ?? 0, attempt: int("attempt"), workerID: text("worker_id"), fps: double("fps"),
+            etaSeconds: double("eta_seconds"), outputSize: int("output_size").map(Int64.init),
+            durationSeconds: double("duration_seconds"), errorCode: text("error_code"), errorMessage: text("error_message"),
+            createdAt: text("created_at") ?? "", updatedAt: text("updated_at") ?? "", startedAt: text("started_at"),
+            finishedAt: text("finished_at"), events: nil, seq: int("seq") ?? 0)
+    }
+
+    static func token(_ row: SQLiteRow) -> APIToken {
+        APIToken(id: row.column("id")?.string ?? "", name: row.column("name")?.string ?? "",
+                 scope: Scope(rawValue: row.column("scope")?.string ?? "") ?? .read,
+                 createdAt: row.column("created_at")?.string ?? "", revokedAt: row.column("revoked_at")?.string)
+    }
+}
+
+/// Runs async bodies one at a time, in arrival order (an actor alone would interleave
+/// them at every await inside a transaction).
+final class AsyncGate: Sendable {
+    private let state = Mutex<(busy: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func serially<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        await enter()
+        do {
+            let result = try await body()
+            leave()
+            return result
+        } catch {
+            leave()
+            throw error
+        }
+    }
+
+    private func enter() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let proceed = state.withLock { state in
+                if state.busy { state.waiters.append(continuation); return false }
+                state.busy = true
+                return true
+            }
+            if proceed { continuation.resume() }
+        }
+    }
+
+    private func leave() {
+        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if state.waiters.isEmpty { state.busy = false; return nil }
+            return state.waiters.removeFirst()
+        }
+        next?.resume()
+    }
+}
