@@ -121,9 +121,11 @@ let package = Package(
         .testTarget(name: "S3Tests", dependencies: ["S3"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RabbitMQTests", dependencies: ["RabbitMQ", "Backoff"]),
         .testTarget(name: "TranscodingServiceTests", dependencies: ["TranscodingService", "Backoff"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["TranscodingService", "Transcoding", "S3", "RabbitMQ"]),
-        .testTarget(name: "JobServiceTests", dependencies: ["JobService", "TranscodingService", "RabbitMQ",
-                                                            .product(name: "AsyncHTTPClient", package: "async-http-client")]),
+        .testTarget(name: "EndToEndTests", dependencies: [
+            "TranscodingService", "Transcoding", "S3", "RabbitMQ", "JobService",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ]),
+        .testTarget(name: "JobServiceTests", dependencies: ["JobService", "TranscodingService"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -50,6 +50,17 @@ public enum APIServer {
     public static func run(settings: APISettings, configuration: WorkerConfiguration, logger: Logger) async throws {
         let document = try openAPIDocument()
         let store = try await SQLiteJobStore.open(path: settings.databasePath, logger: logger)
+        do {
+            try await serve(settings: settings, configuration: configuration, document: document, store: store, logger: logger)
+            try await store.close()
+        } catch {
+            try? await store.close()
+            throw error
+        }
+    }
+
+    private static func serve(settings: APISettings, configuration: WorkerConfiguration, document: String,
+                              store: SQLiteJobStore, logger: Logger) async throws {
         if !settings.isLoopback, !(try await store.hasActiveTokens()) {
             throw APIStartError(description: "refusing to listen on \(settings.host) without authentication: create a token first "
                 + "(transcoder api token create --name NAME --scope admin), or listen on 127.0.0.1")
@@ -84,8 +95,12 @@ public enum APIServer {
                 await submitter.republishPending()
             },
             logger: logger)
-        try await app.runService()
+        do {
+            try await app.runService()
+        } catch {
+            await connection.close()
+            throw error
+        }
         await connection.close()
-        try await store.close()
     }
 }

@@ -1,0 +1,212 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Testing
+import TranscodingService
+
+/// `transcoder api` on the real stack: real workers, RabbitMQ, radosgw, media, an SQLite store.
+@Suite(.serialized) struct APITests {
+    @Test func aJobPostedToTheAPICompletesAndItsRecordShowsEveryStep() async throws {
+        try await World.with { world in
+            try await world.upload(Stack.media("carphone_pristine.mp4"), as: "in/small.mp4")
+            let api = try await APIProcess(world: world)
+            _ = try world.startWorker()
+            let job = #"{"input_key":"in/small.mp4","output_key":"out/small.mp4","preset":"h264-480p","overrides":{"speed":"ultrafast"},"metadata":{"customer":"c-17"}}"#
+            let created = try await api.call(.POST, "/v1/jobs", body: job, headers: ["Idempotency-Key": "order-17"])
+            #expect(created.status == 201, "\(created.text)")
+            let id = try #require(created.json["id"] as? String)
+            #expect(created.headers["Location"].first == "/v1/jobs/\(id)")
+            #expect(["submitted", "queued", "downloading"].contains(created.json["state"] as? String))
+
+            // The client's retry (lost response) gets the same job; the same key with other fields is refused.
+            let retried = try await api.call(.POST, "/v1/jobs", body: job, headers: ["Idempotency-Key": "order-17"])
+            #expect(retried.status == 200 && retried.json["id"] as? String == id, "\(retried.text)")
+            let other = try await api.call(.POST, "/v1/jobs", body: job.replacingOccurrences(of: "480p", with: "720p"),
+                                           headers: ["Idempotency-Key": "order-17"])
+            #expect(other.status == 409, "\(other.text)")
+
+            let done = try await api.waitFor(id, state: "completed", within: 300)
+            #expect(done.json["output_key"] as? String == "out/small.mp4")
+            #expect((done.json["output_size"] as? Int ?? 0) > 10_000)
+            #expect((done.json["duration_seconds"] as? Double ?? 0) > 1)
+            #expect(done.json["worker_id"] as? String != nil && done.json["finished_at"] as? String != nil)
+            #expect((done.json["metadata"] as? [String: Any])?["customer"] as? String == "c-17")
+            let kinds = (done.json["events"] as? [[String: Any]] ?? []).map { $0["kind"] as? String ?? "" }
+                .filter { $0 != "progress" }
+            #expect(kinds == ["created", "submitted", "queued", "downloading", "transcoding", "uploading", "completed"], "\(kinds)")
+            let stored = try await world.storage.listAll(prefix: "out/")
+            #expect(stored.map(\.key) == ["out/small.mp4"])
+
+            let completed = try await api.call(.GET, "/v1/jobs?state=completed&prefix=in/small")
+            #expect((completed.json["jobs"] as? [[String: Any]])?.map { $0["id"] as? String } == [id])
+            #expect(api.log.contains("status=201") && !api.log.contains("order-17"), "requests logged, no client data")
+        }
+    }
+
+    @Test func aJobAnotherClientPublishedToRabbitMQAppears() async throws {
+        try await World.with { world in
+            let api = try await APIProcess(world: world)
+            _ = try world.startWorker()
+            // The seed's pika publisher, on this world's queue; its input does not exist.
+            let publish = try Stack.run(["python3", "-c", """
+                import json, pika, sys
+                c = pika.BlockingConnection(pika.URLParameters(sys.argv[1]))
+                c.channel().basic_publish(exchange="", routing_key=sys.argv[2], body=json.dumps(
+                    {"job_id": "pika-job", "input_key": "in/missing.mp4", "output_key": "out/x.mp4", "transcode_options": "videoconvert ! x264enc"}))
+                c.close()
+                """, Stack.amqpURL, world.topology.jobsQueue])
+            #expect(publish.status == 0, "\(publish.output)")
+            let failed = try await api.waitFor("pika-job", state: "failed", within: 120)
+            #expect(failed.json["source"] as? String == "broker")
+            #expect(failed.json["input_key"] as? String == "in/missing.mp4")
+            #expect(failed.json["error_code"] as? String == "input_not_found")
+            #expect((failed.json["error_message"] as? String ?? "").contains("in/missing.mp4"))
+        }
+    }
+
+    @Test func optionsAWorkerWouldRefuseAreRefusedUpFrontAndNothingIsRecorded() async throws {
+        try await World.with { world in
+            let api = try await APIProcess(world: world)
+            let unknown = try await api.call(.POST, "/v1/jobs", body: #"{"input_key":"a","output_key":"b.mp4","transcode_options":"videoconvert ! x264enc bogus-knob=3"}"#)
+            #expect(unknown.status == 422 && unknown.errorCode == "invalid_options" && unknown.text.contains("bogus-knob"), "\(unknown.text)")
+            let file = try await api.call(.POST, "/v1/jobs", body: #"{"input_key":"a","output_key":"b.mp4","transcode_options":"filesrc location=/etc/passwd ! x264enc"}"#)
+            #expect(file.status == 422 && file.errorCode == "forbidden_options" && file.text.contains("filesrc"), "\(file.text)")
+            let noKey = try await api.call(.POST, "/v1/jobs", body: #"{"output_key":"b.mp4","preset":"h264-720p"}"#)
+            #expect(noKey.status == 422 && noKey.errorCode == "invalid_job" && noKey.text.contains("input_key"), "\(noKey.text)")
+            let notJSON = try await api.call(.POST, "/v1/jobs", body: "preset=h264-720p")
+            #expect(notJSON.status == 400 && notJSON.json["error"] != nil, "\(notJSON.text)")
+            let missing = try await api.call(.GET, "/v1/jobs/nope")
+            #expect(missing.status == 404 && missing.errorCode == "not_found")
+            #expect((try await api.call(.GET, "/v1/jobs")).json["jobs"] as? [Any] != nil)
+            #expect(((try await api.call(.GET, "/v1/jobs")).json["jobs"] as? [Any])?.isEmpty == true)
+            #expect(try await world.connection.queueInfo(world.topology.jobsQueue).messageCount == 0)
+        }
+    }
+
+    @Test func tokensAndScopesGuardEveryRoute() async throws {
+        try await World.with { world in
+            let database = world.scratch + "/jobs.sqlite"
+            func token(_ scope: String) throws -> String {
+                let made = try Stack.run([Stack.binary, "api", "token", "create", "--name", "\(scope)-client", "--scope", scope,
+                                          "--database", database])
+                #expect(made.status == 0, "\(made.output)")
+                return String(made.output.split(separator: "\n").last { $0.hasPrefix("tk_") } ?? "")
+            }
+            let reader = try token("read")
+            let writer = try token("write")
+            let api = try await APIProcess(world: world, database: database)
+            let job = #"{"input_key":"in/a.mp4","output_key":"out/a.mp4","preset":"h264-720p"}"#
+
+            let anonymous = try await api.call(.GET, "/v1/jobs")
+            #expect(anonymous.status == 401 && anonymous.headers["WWW-Authenticate"].first?.hasPrefix("Bearer") == true)
+            #expect(try await api.call(.GET, "/v1/jobs", token: "tk_wrong").status == 401)
+            #expect(try await api.call(.GET, "/v1/jobs", token: reader).status == 200)
+            let denied = try await api.call(.POST, "/v1/jobs", body: job, token: reader)
+            #expect(denied.status == 403 && denied.errorCode == "forbidden", "\(denied.text)")
+            #expect(try await api.call(.POST, "/v1/jobs", body: job, token: writer).status == 201)
+            #expect(try await api.call(.GET, "/healthz").status == 200, "health needs no token")
+            #expect(try await api.call(.GET, "/openapi.yaml").status == 200)
+
+            let listed = try Stack.run([Stack.binary, "api", "token", "list", "--database", database])
+            let readerID = try #require(listed.output.split(separator: "\n").first { $0.contains("read-client") }?.split(separator: "\t").first)
+            #expect(!listed.output.contains(reader), "secrets are never listed")
+            #expect(try Stack.run([Stack.binary, "api", "token", "revoke", String(readerID), "--database", database]).status == 0)
+            #expect(try await api.call(.GET, "/v1/jobs", token: reader).status == 401, "revoked at once")
+            #expect(!api.log.contains(reader) && !api.log.contains(writer), "no token in the log")
+        }
+    }
+
+    @Test func refusesToListenBeyondLoopbackWithoutTokens() async throws {
+        try await World.with { world in
+            let result = try Stack.run([Stack.binary, "api", "serve", "--listen", "0.0.0.0:0", "--database", world.scratch + "/open.sqlite",
+                                        "--env-file", "/nonexistent/.env"], environment: world.workerEnvironment())
+            #expect(result.status != 0)
+            #expect(result.output.contains("refusing to listen on 0.0.0.0 without authentication"), "\(result.output)")
+        }
+    }
+}
+
+/// A `transcoder api` child process on a free port, for one world.
+final class APIProcess: Sendable {
+    private let process: Process
+    let logPath: String
+    let baseURL: String
+
+    init(world: World, database: String? = nil) async throws {
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: Stack.binary)
+        process.arguments = ["api", "serve", "--listen", "127.0.0.1:0", "--database", database ?? world.scratch + "/jobs.sqlite",
+                             "--env-file", "/nonexistent/.env"]
+        process.environment = ProcessInfo.processInfo.environment.merging(world.workerEnvironment()) { $1 }
+        logPath = NSTemporaryDirectory() + "api-\(UUID().uuidString.prefix(8)).log"
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        let deadline = Date().addingTimeInterval(60)
+        var url: String?
+        while url == nil, Date() < deadline, process.isRunning {
+            try await Task.sleep(for: .milliseconds(100))
+            let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            if let range = text.range(of: #"url=http://[0-9.:]+"#, options: .regularExpression) {
+                url = String(text[range].dropFirst(4))
+            }
+        }
+        guard let url else {
+            throw Timeout(description: "transcoder api did not start: \((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "")")
+        }
+        baseURL = url
+    }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    struct Reply {
+        var status: Int
+        var headers: HTTPHeaders
+        var text: String
+        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:] }
+        var errorCode: String? { (json["error"] as? [String: Any])?["code"] as? String }
+    }
+
+    func call(_ method: HTTPMethod, _ path: String, body: String? = nil, token: String? = nil,
+              headers: [String: String] = [:]) async throws -> Reply {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = method
+        if let body {
+            request.body = .bytes(ByteBuffer(string: body))
+            request.headers.add(name: "Content-Type", value: "application/json")
+        }
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let bytes = try await response.body.collect(upTo: 16 << 20)
+        return Reply(status: Int(response.status.code), headers: response.headers, text: String(buffer: bytes))
+    }
+
+    /// Polls the job until it reaches `state` (or another final state, which fails the wait).
+    func waitFor(_ id: String, state: String, within seconds: Double) async throws -> Reply {
+        let deadline = Date().addingTimeInterval(seconds)
+        var last: Reply?
+        while Date() < deadline {
+            let reply = try await call(.GET, "/v1/jobs/\(id)")
+            last = reply
+            let now = reply.json["state"] as? String
+            if now == state { return reply }
+            if now == "completed" || now == "failed" { break }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        throw Timeout(description: "job \(id) did not reach \(state): \(last?.text ?? "no answer")\n\(log)")
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGTERM)
+            let deadline = Date().addingTimeInterval(10)
+            while process.isRunning, Date() < deadline { usleep(50_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
+        try? FileManager.default.removeItem(atPath: logPath)
+    }
+}
