@@ -8,7 +8,7 @@ struct APICommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "api",
         abstract: "The job service: job records, the HTTP API (docs/api.md), API tokens.",
-        subcommands: [Serve.self, Token.self, Document.self],
+        subcommands: [Serve.self, Token.self, OpenAPI.self],
         defaultSubcommand: Serve.self)
 
     /// Where the job store is: DATABASE_URL, TRANSCODER_API_DATABASE, --database.
@@ -100,7 +100,7 @@ struct APICommand: AsyncParsableCommand {
         }
     }
 
-    struct Document: ParsableCommand {
+    struct OpenAPI: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "openapi", abstract: "Print the API's OpenAPI document.")
         func run() throws { print(try APIServer.openAPIDocument(), terminator: "") }
     }

@@ -210,3 +210,25 @@ final class APIProcess: Sendable {
         try? FileManager.default.removeItem(atPath: logPath)
     }
 }
+
+/// schemathesis against the document the API serves: no 5xx, no response outside the document.
+@Suite(.serialized) struct APIFuzzTests {
+    @Test func schemathesisFindsNoServerErrorAndNoResponseOutsideTheDocument() async throws {
+        try await World.with { world in
+            let database = world.scratch + "/jobs.sqlite"
+            let made = try Stack.run([Stack.binary, "api", "token", "create", "--name", "fuzz", "--database", database])
+            let token = String(made.output.split(separator: "\n").last { $0.hasPrefix("tk_") } ?? "")
+            let api = try await APIProcess(world: world, database: database)
+            let run = try Stack.run([
+                "schemathesis", "run", api.baseURL + "/openapi.yaml",
+                "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance",
+                "--max-examples", "100", "--generation-database", "none", "-H", "Authorization: Bearer \(token)",
+            ])
+            #expect(run.status == 0, "\(run.output.suffix(6000))")
+            let statuses = api.log.matches(of: /status=(\d+)/).map { String($0.1) }
+            #expect(!statuses.contains { $0.hasPrefix("5") }, "\(api.log.suffix(4000))")
+            // The fuzzing reached the core: jobs were made, refused and found.
+            #expect(statuses.contains("201") && statuses.contains("422") && statuses.contains("200"), "\(Set(statuses))")
+        }
+    }
+}
