@@ -67,6 +67,10 @@ struct SubmitCommand: AsyncParsableCommand {
             guard message.state.isFinal else { continue }
             bar.finish()
             await connection.close()
+            if message.state == .cancelled {
+                FileHandle.standardError.write(Data("cancelled: nothing was stored\n".utf8))
+                throw ExitCode.failure
+            }
             if message.state == .failed {
                 FileHandle.standardError.write(Data("failed: \(message.errorCode?.rawValue ?? "?"): \(message.errorMessage ?? "")\n".utf8))
                 throw ExitCode.failure

@@ -10,7 +10,7 @@ struct Transcoder: AsyncParsableCommand {
         abstract: "Distributed video transcoding: RabbitMQ jobs, S3 storage, GStreamer.",
         discussion: "Settings come from the environment and a .env file (see docs/operations.md).",
         subcommands: [WorkerCommand.self, SubmitCommand.self, WatchCommand.self, RunCommand.self,
-                      PresetsCommand.self, ValidateCommand.self, DLQCommand.self, APICommand.self, JobChildCommand.self]
+                      PresetsCommand.self, ValidateCommand.self, CancelCommand.self, DLQCommand.self, APICommand.self, JobChildCommand.self]
     )
 
     /// ArgumentParser's own main, except that an error a command throws is printed once, as

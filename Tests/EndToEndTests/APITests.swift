@@ -232,3 +232,70 @@ final class APIProcess: Sendable {
         }
     }
 }
+
+/// Cancel requests through the broker's cancel stream: by `transcoder cancel` and by the API.
+@Suite(.serialized) struct CancelTests {
+    @Test func aRunningJobStopsStoresNothingAndTheWorkerServesOn() async throws {
+        try await World.with { world in
+            try await world.upload(Stack.media("trailer_bbb.mp4"), as: "in/long.mp4")
+            try await world.upload(Stack.media("carphone_pristine.mp4"), as: "in/small.mp4")
+            let api = try await APIProcess(world: world)
+            let worker = try world.startWorker()
+            let progress = try await world.client.follow(jobIDs: ["long", "after"])
+            try await world.client.submit(JobRequest(jobID: "long", inputKey: "in/long.mp4", outputKey: "out/long.mp4",
+                                                     preset: "h264-1080p", overrides: .init(speed: "veryslow")))
+            _ = try await api.waitFor("long", state: "transcoding", within: 120)
+            // The CLI, not the API: workers act on the broker's stream alone.
+            let cancelled = try Stack.run([Stack.binary, "cancel", "long", "--env-file", "/nonexistent/.env"],
+                                          environment: world.workerEnvironment())
+            #expect(cancelled.status == 0, "\(cancelled.output)")
+            let requested = ContinuousClock.now
+            let record = try await api.waitFor("long", state: "cancelled", within: 60)
+            print("cancel to recorded `cancelled`: \(ContinuousClock.now - requested)")
+            #expect(record.json["finished_at"] != nil && record.json["output_size"] == nil, "\(record.text)")
+            #expect(worker.log.contains("child.exit=signal 9"), "the media process was killed")
+            #expect(try await world.storage.listAll(prefix: "out/").isEmpty, "nothing stored")
+            let left = try FileManager.default.contentsOfDirectory(atPath: world.scratch).filter { !$0.hasPrefix("jobs.sqlite") }
+            #expect(left.isEmpty, "scratch space freed: \(left)")
+
+            try await world.client.submit(JobRequest(jobID: "after", inputKey: "in/small.mp4", outputKey: "out/after.mp4",
+                                                     preset: "h264-480p", overrides: .init(speed: "ultrafast")))
+            let finals = try await progress.finals(for: ["long", "after"], within: 300)
+            #expect(finals["long"]?.state == .cancelled && finals["after"]?.state == .completed)
+            #expect(worker.isRunning)
+        }
+    }
+
+    @Test func aWaitingJobCancelledThroughTheAPINeverStartsAndCanBeRetried() async throws {
+        try await World.with { world in
+            try await world.upload(Stack.media("carphone_pristine.mp4"), as: "in/small.mp4")
+            let api = try await APIProcess(world: world)
+            let job = #"{"job_id":"waiting","input_key":"in/small.mp4","output_key":"out/w.mp4","preset":"h264-480p"}"#
+            #expect(try await api.call(.POST, "/v1/jobs", body: job).status == 201)
+            // No worker runs yet: the job waits in the queue and is cancelled there.
+            let cancel = try await api.call(.POST, "/v1/jobs/waiting/cancel")
+            #expect(cancel.status == 202 && cancel.json["state"] as? String == "cancelled", "\(cancel.text)")
+            #expect(try await api.call(.POST, "/v1/jobs/waiting/cancel").status == 409, "already final")
+
+            // A worker that starts after the cancel drops the copy unrun.
+            let progress = try await world.client.follow(jobIDs: ["waiting"])
+            let worker = try world.startWorker()
+            var seen: [ProgressMessage.State] = []
+            for try await message in progress {
+                seen.append(message.state)
+                if message.state.isFinal { break }
+            }
+            #expect(seen == [.cancelled], "\(seen)")
+            #expect(try await world.connection.queueInfo(world.topology.jobsQueue).messageCount == 0)
+            #expect(try await world.connection.queueInfo(world.topology.deadLetterQueue).messageCount == 0, "not dead-lettered")
+
+            let retried = try await api.call(.POST, "/v1/jobs/waiting/retry")
+            #expect(retried.status == 202, "\(retried.text)")
+            let done = try await api.waitFor("waiting", state: "completed", within: 300)
+            let kinds = (done.json["events"] as? [[String: Any]] ?? []).compactMap { $0["kind"] as? String }
+            #expect(kinds.starts(with: ["created", "submitted", "cancel_requested", "cancelled", "retry_requested", "submitted"]), "\(kinds)")
+            #expect(try await api.call(.POST, "/v1/jobs/waiting/retry").status == 409, "completed jobs are not retried")
+            #expect(worker.isRunning)
+        }
+    }
+}

@@ -20,6 +20,8 @@ struct JobRoutes {
         router.post("/v1/jobs") { request, context in try await create(request, context) }
         router.get("/v1/jobs") { request, _ in try await list(request) }
         router.get("/v1/jobs/{id}") { _, context in try await show(context) }
+        router.post("/v1/jobs/{id}/cancel") { _, context in try await cancel(context) }
+        router.post("/v1/jobs/{id}/retry") { _, context in try await retry(context) }
         router.get("/v1/presets") { _, _ in JSONBody.response(PresetList.current) }
     }
 
@@ -114,6 +116,45 @@ struct JobRoutes {
             throw APIError.notFound("No job '\(id)' in the store (neither submitted here nor reported by a worker).")
         }
         return JSONBody.response(record)
+    }
+
+    /// Through the broker's cancel stream, as `transcoder cancel` does: workers need no API.
+    func cancel(_ context: APIContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        guard let record = try await store.job(id, events: false) else { throw APIError.notFound("No job '\(id)'.") }
+        guard !record.state.isFinal else {
+            throw APIError(.conflict, "already_final", "Job '\(id)' is already \(record.state.rawValue); there is nothing to cancel.")
+        }
+        let by = context.token.map { "token \($0.id)" } ?? "api"
+        do {
+            try await submitter.client.cancel(jobID: id, requestedBy: by)
+        } catch {
+            throw APIError(.serviceUnavailable, "broker_unavailable", "The broker did not take the cancel request; retry.")
+        }
+        try await store.requestCancel(id, by: by)
+        return try await respond(id, status: .accepted)
+    }
+
+    /// A failed or cancelled API job, published again under the same id (its message unchanged).
+    func retry(_ context: APIContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        switch try await store.resubmit(id, by: context.token.map { "token \($0.id)" } ?? "api") {
+        case .notFound:
+            throw APIError.notFound("No job '\(id)'.")
+        case .notAllowed(let state):
+            throw APIError(.conflict, "not_retryable", "Job '\(id)' is \(state.rawValue); only failed or cancelled jobs are retried.")
+        case .unknownMessage:
+            throw APIError(.conflict, "not_retryable",
+                           "Job '\(id)' was published by another client, so the API does not have its message; use `transcoder dlq replay \(id)`.")
+        case .resubmitted(let body):
+            if case .stillPublishing = await submitter.publish(id: id, body: Array(body.utf8)) {
+                var error = APIError(.serviceUnavailable, "broker_unavailable",
+                                     "Job '\(id)' is pending again but the broker has not confirmed it yet; it will be published when the broker is back.")
+                error.headers[.retryAfter] = "5"
+                throw error
+            }
+            return try await respond(id, status: .accepted)
+        }
     }
 
     /// RFC 3339 in, the store's own form out (so that text comparison is time comparison).

@@ -8,9 +8,11 @@ public enum JobState: String, Sendable, Codable, CaseIterable {
     case pending
     /// On the jobs queue, waiting for a worker.
     case submitted
-    case queued, downloading, transcoding, uploading, retrying, completed, failed
+    case queued, downloading, transcoding, uploading, retrying, completed, failed, cancelled
 
-    public var isFinal: Bool { self == .completed || self == .failed }
+    public var isFinal: Bool { self == .completed || self == .failed || self == .cancelled }
+    /// No worker is running it: a cancel ends it at once (every worker drops its copy).
+    public var isWaiting: Bool { self == .pending || self == .submitted || self == .retrying }
 
     init(_ state: ProgressMessage.State) { self = JobState(rawValue: state.rawValue)! }
 }

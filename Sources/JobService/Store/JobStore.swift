@@ -14,6 +14,11 @@ public protocol JobStore: Sendable {
     /// Folds one progress message into the job's record and timeline; creates the record
     /// for a job published by another client.
     func apply(_ message: ProgressMessage) async throws
+    /// Records a cancel request; a job no worker runs ends `cancelled` now, a running one
+    /// when its worker reports it.
+    func requestCancel(_ id: String, by: String) async throws
+    /// Makes a failed or cancelled API job `pending` again and returns its message to publish.
+    func resubmit(_ id: String, by: String) async throws -> ResubmitOutcome
     func job(_ id: String, events: Bool) async throws -> JobRecord?
     func list(_ query: JobQuery) async throws -> JobPage
 
@@ -32,6 +37,15 @@ public enum CreateOutcome: Sendable {
     case created(JobRecord)
     /// Recorded before; `sameRequest` is false when the id or key now comes with another job.
     case existing(JobRecord, sameRequest: Bool)
+}
+
+public enum ResubmitOutcome: Sendable, Equatable {
+    case resubmitted(body: String)
+    case notFound
+    /// Not final yet, or completed.
+    case notAllowed(JobState)
+    /// Published by another client: the API never saw its message.
+    case unknownMessage
 }
 
 /// How a progress message changes a record: the rules every backend shares.

@@ -158,6 +158,35 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    public func requestCancel(_ id: String, by: String) async throws {
+        try await transaction {
+            let now = Timestamp.now()
+            try await self.addEvent(id, kind: "cancel_requested", at: now, data: .object(["by": .string(by)]))
+            let waiting = JobState.allCases.filter(\.isWaiting).map { "'\($0.rawValue)'" }.joined(separator: ", ")
+            _ = try await self.connection.query(
+                "UPDATE jobs SET state = 'cancelled', finished_at = ?, updated_at = ? WHERE id = ? AND state IN (\(waiting))",
+                [.text(now), .text(now), .text(id)])
+        }
+    }
+
+    public func resubmit(_ id: String, by: String) async throws -> ResubmitOutcome {
+        try await transaction {
+            guard let row = try await self.connection.query("SELECT state, body FROM jobs WHERE id = ?", [.text(id)]).first else {
+                return .notFound
+            }
+            let state = JobState(rawValue: row.column("state")?.string ?? "") ?? .pending
+            guard state == .failed || state == .cancelled else { return .notAllowed(state) }
+            guard let body = row.column("body")?.string else { return .unknownMessage }
+            let now = Timestamp.now()
+            _ = try await self.connection.query("""
+                UPDATE jobs SET state = 'pending', progress = 0, sampled_progress = 0, error_code = NULL, error_message = NULL,
+                    finished_at = NULL, updated_at = ? WHERE id = ?
+                """, [.text(now), .text(id)])
+            try await self.addEvent(id, kind: "retry_requested", at: now, data: .object(["by": .string(by)]))
+            return .resubmitted(body: body)
+        }
+    }
+
     public func job(_ id: String, events: Bool) async throws -> JobRecord? {
         try await gate.serially {
             guard let row = try await self.connection.query("SELECT * FROM jobs WHERE id = ?", [.text(id)]).first else { return nil }

@@ -19,8 +19,17 @@ public struct JobClient: Sendable {
 
     /// Publishes a job message already encoded (by ``body(_:)``).
     public func submit(body: [UInt8], jobID: String) async throws {
-        try await connection.publish(body, routingKey: topology.jobsQueue,
-                                     properties: MessageProperties(contentType: "application/json", messageId: jobID),
+        let properties = MessageProperties(contentType: "application/json",
+                                           headers: [Topology.submittedAtHeader: .int(CancelRequest.milliseconds(Date()))],
+                                           messageId: jobID)
+        try await connection.publish(body, routingKey: topology.jobsQueue, properties: properties, mandatory: true)
+    }
+
+    /// Asks every worker to cancel the job: a running attempt stops, a waiting copy never starts.
+    public func cancel(jobID: String, requestedBy: String?) async throws {
+        let request = CancelRequest(jobID: jobID, requestedBy: requestedBy)
+        try await connection.publish(request.encoded(), routingKey: topology.cancelStream,
+                                     properties: MessageProperties(contentType: "application/json", persistent: true),
                                      mandatory: true)
     }
 

@@ -11,8 +11,10 @@ public struct ProgressMessage: Sendable, Equatable, Codable {
         case queued, downloading, transcoding, uploading, completed, failed
         /// The attempt failed for a passing reason; the job comes back after `retry_in_seconds`.
         case retrying
+        /// Stopped (or never started) on a cancel request; nothing stored. Final.
+        case cancelled
 
-        public var isFinal: Bool { self == .completed || self == .failed }
+        public var isFinal: Bool { self == .completed || self == .failed || self == .cancelled }
     }
 
     /// `null` only for a message so malformed that it had no readable job id.

@@ -61,6 +61,17 @@ public struct Topology: Sendable, Equatable {
     /// Where the broker dead-letters jobs (delivery limit reached): fanned out to the
     /// dead-letter queue and to a queue workers read to report those jobs as failed.
     var deadLetterExchange: String { jobsQueue + ".dlx" }
+
+    /// Cancel requests (``CancelRequest``): a stream every worker reads from its start.
+    public var cancelStream: String { jobsQueue + ".cancel" }
+    /// Milliseconds since 1970 at which a copy of a job was submitted; a cancel applies to
+    /// copies submitted before it.
+    public static let submittedAtHeader = "x-submitted-at"
+    /// Cancels are kept a week: a job waiting longer in a queue than that runs.
+    var cancels: QueueSpec {
+        QueueSpec(name: cancelStream, arguments: ["x-queue-type": .string("stream"), "x-max-age": .string("7D"),
+                                                  "x-max-length-bytes": .int(100_000_000)])
+    }
     public var deadLetterNotifyQueue: String { jobsQueue + ".dead.notify" }
 
     var jobs: QueueSpec {
@@ -102,6 +113,7 @@ public struct Topology: Sendable, Equatable {
         try await connection.bind(BindingSpec(queue: deadLetterQueue, exchange: deadLetterExchange))
         try await connection.bind(BindingSpec(queue: deadLetterNotifyQueue, exchange: deadLetterExchange))
         _ = try await connection.declare(queue: jobs)
+        _ = try await connection.declare(queue: cancels)
         for tier in FailurePolicy.tiers(retry) { _ = try await connection.declare(queue: retrySpec(tier: tier)) }
         try await connection.declare(exchange: ExchangeSpec(name: progressOverflowExchange, kind: .headers))
         _ = try await connection.declare(queue: results)

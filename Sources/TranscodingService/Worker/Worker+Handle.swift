@@ -30,6 +30,13 @@ extension Worker {
             return
         }
         logger[metadataKey: "job.id"] = "\(job.jobID)"
+        let submittedAt = delivery.properties.headers[Topology.submittedAtHeader]?.intValue
+        if cancels.isCancelled(job.jobID, submittedAt: submittedAt) {
+            await settleCancelled(delivery, ProgressMessage(jobID: job.jobID, progress: 0, state: .cancelled,
+                                                            workerID: configuration.workerID, attempt: attempt),
+                                  publisher: publisher, logger: logger)
+            return
+        }
         while case .duplicate(let outcome) = await active.claim(job.jobID, redelivered: delivery.redelivered) {
             guard outcome != .interrupted else { continue }  // that attempt gave the job back: run it
             logger.notice("redelivery of a job this worker already finished; settled without running it again",
@@ -46,8 +53,13 @@ extension Worker {
         base.inputKey = job.inputKey
         let reporter = ProgressReporter(base: base, publisher: publisher.publish, logger: logger)
         reporter.update(.queued, fraction: 0)
+        // The attempt runs in its own task so that a cancel request stops it alone.
+        let work = Task { try await runner.run(job, reporter: reporter, logger: logger) }
+        let stoppable = cancels.register(job.jobID, submittedAt: submittedAt) { work.cancel() }
+        if !stoppable { work.cancel() }
+        defer { if stoppable { cancels.unregister(job.jobID) } }
         do {
-            let done = try await runner.run(job, reporter: reporter, logger: logger)
+            let done = try await withTaskCancellationHandler { try await work.value } onCancel: { work.cancel() }
             await reporter.close()
             var message = reporter.final(.completed)
             message.outputKey = done.outputKey
@@ -60,6 +72,12 @@ extension Worker {
             try await delivery.ack()
             logger.info("job completed", metadata: [
                 "output.bytes": "\(done.outputSize)", "elapsed_seconds": "\((clock.now - started).components.seconds)"])
+        } catch where work.isCancelled && !Task.isCancelled {
+            // Stopped by a cancel request (not by shutdown): the runner removed its scratch
+            // space and every object it had stored.
+            await reporter.close()
+            await settleCancelled(delivery, reporter.final(.cancelled), publisher: publisher, logger: logger)
+            outcome = .failed
         } catch let failure as JobFailure where !Task.isCancelled {
             await reporter.close()
             await settleFailure(delivery, failure: failure, message: reporter.final(.failed).failing(failure), attempt: attempt,
@@ -76,6 +94,19 @@ extension Worker {
                 logger.warning("job outcome not settled; the broker will redeliver it", metadata: ["error": "\(error)"])
                 Counter(label: "transcoder_jobs_total", dimensions: [("outcome", "unsettled")]).increment()
             }
+            try? await delivery.nack(requeue: true)
+        }
+    }
+
+    /// A cancelled job is acked, not dead-lettered: nobody wants it run again.
+    func settleCancelled(_ delivery: AMQPDelivery, _ message: ProgressMessage, publisher: ProgressPublisher,
+                         logger: Logger) async {
+        logger.notice("job cancelled on request")
+        Counter(label: "transcoder_jobs_total", dimensions: [("outcome", "cancelled")]).increment()
+        do {
+            try await publisher.publishFinal(message, logger: logger)
+            try await delivery.ack()
+        } catch {
             try? await delivery.nack(requeue: true)
         }
     }

@@ -21,6 +21,7 @@ public final class Worker: Service {
     let runner: JobRunner
     let inFlight = InFlight()
     let active = ActiveJobs()
+    let cancels = Cancellations()
     public let status: WorkerStatus
 
     /// `status` is passed in when something (the metrics listener) must exist before the worker.
@@ -73,6 +74,14 @@ public final class Worker: Service {
         let publisher = ProgressPublisher(connection: amqp, topology: configuration.topology)
         let router = JobRouter(connection: amqp, topology: configuration.topology)
         let prefetch = UInt16(configuration.concurrency)
+        // Every cancel so far is known before the first job is taken.
+        let cancelStream = try await cancels.start(on: amqp, topology: configuration.topology)
+        let following = Task { await cancels.follow(cancelStream, logger: logger) }
+        defer { following.cancel() }
+        if !(await cancels.caughtUp(within: .seconds(60))) {
+            logger.warning("cancel stream not read to its end within 60 s; taking jobs anyway",
+                           metadata: ["stream": "\(configuration.topology.cancelStream)"])
+        }
         let jobs = try await amqp.consume(queue: configuration.topology.jobsQueue, prefetch: prefetch,
                                           consumerTag: "transcoder-\(configuration.workerID)")
         let notices = try await amqp.consume(queue: configuration.topology.deadLetterNotifyQueue, prefetch: 1)
@@ -97,6 +106,7 @@ public final class Worker: Service {
             }
             await notices.cancel()
             await drain()
+            await cancelStream.cancel()
             group.cancelAll()
         }
     }
