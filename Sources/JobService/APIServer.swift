@@ -68,9 +68,15 @@ public enum APIServer {
         let connection = try await AMQPConnection.connect(try AMQPConfiguration(url: configuration.amqpURL), logger: logger)
         // Declared as workers declare them, so jobs posted before any worker starts wait in the queue.
         try await configuration.topology.declare(on: connection)
-        let ingest = ProgressIngest(connection: connection, topology: configuration.topology, store: store,
-                                    queue: settings.ingestQueue ?? configuration.topology.progressQueue + ".api", logger: logger)
-        try await ingest.declare()
+        let topology = configuration.topology
+        let progressQueue = settings.ingestQueue ?? topology.progressQueue + ".api"
+        let heartbeatQueue = topology.workersExchange + ".api"
+        try await Ingest<ProgressMessage>.declareProgress(progressQueue, on: connection, topology: topology)
+        try await Ingest<WorkerHeartbeat>.declareHeartbeats(heartbeatQueue, on: connection, topology: topology)
+        let progress = Ingest<ProgressMessage>(connection: connection, queue: progressQueue, what: "progress message",
+                                               logger: logger) { try await store.apply($0) }
+        let heartbeats = Ingest<WorkerHeartbeat>(connection: connection, queue: heartbeatQueue, what: "worker heartbeat",
+                                                 logger: logger) { try await store.recordHeartbeat($0) }
         let submitter = Submitter(client: JobClient(connection: connection, topology: configuration.topology), store: store,
                                   logger: logger)
 
@@ -84,11 +90,13 @@ public enum APIServer {
             Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: document)))
         }
         JobRoutes(store: store, submitter: submitter).register(on: router)
+        EventRoutes(store: store).register(on: router)
+        router.get("/v1/workers") { _, _ in JSONBody.response(WorkerList(workers: try await store.workers())) }
 
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "transcoder"),
-            services: [ingest],
+            services: [progress, heartbeats],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? settings.port
                 logger.notice("api listening", metadata: ["url": "http://\(settings.host):\(port)"])
@@ -103,4 +111,8 @@ public enum APIServer {
         }
         await connection.close()
     }
+}
+
+struct WorkerList: Encodable {
+    var workers: [WorkerRecord]
 }

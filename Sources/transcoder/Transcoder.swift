@@ -9,6 +9,7 @@ struct Transcoder: AsyncParsableCommand {
         commandName: "transcoder",
         abstract: "Distributed video transcoding: RabbitMQ jobs, S3 storage, GStreamer.",
         discussion: "Settings come from the environment and a .env file (see docs/operations.md).",
+        version: BuildInfo.version,
         subcommands: [WorkerCommand.self, SubmitCommand.self, WatchCommand.self, RunCommand.self,
                       PresetsCommand.self, ValidateCommand.self, CancelCommand.self, DLQCommand.self, APICommand.self, JobChildCommand.self]
     )

@@ -44,6 +44,37 @@ import TranscodingService
         }
     }
 
+    @Test func serverSentEventsFollowAJobToItsOutcomeAndResume() async throws {
+        try await World.with { world in
+            try await world.upload(Stack.media("carphone_pristine.mp4"), as: "in/small.mp4")
+            let api = try await APIProcess(world: world)
+            let job = #"{"job_id":"sse","input_key":"in/small.mp4","output_key":"out/sse.mp4","preset":"h264-480p"}"#
+            #expect(try await api.call(.POST, "/v1/jobs", body: job).status == 201)
+            // Opened before any worker runs: the stream waits, follows the job live and ends with its outcome.
+            async let streamed = api.call(.GET, "/v1/jobs/sse/events", headers: ["Accept": "text/event-stream"])
+            try await Task.sleep(for: .seconds(1))
+            _ = try world.startWorker()
+            let reply = try await streamed
+            #expect(reply.status == 200 && reply.headers["Content-Type"].first == "text/event-stream")
+            let events = SSE.parse(reply.text)
+            #expect(events.map(\.event).filter { $0 != "progress" }
+                == ["created", "submitted", "queued", "downloading", "transcoding", "uploading", "completed"], "\(reply.text)")
+            #expect(events.map(\.id) == events.map(\.id).sorted() && Set(events.map(\.id)).count == events.count)
+            #expect(events.allSatisfy { $0.data.contains(#""job_id":"sse""#) })
+
+            // A reconnecting EventSource sends the last id it saw and gets only what followed.
+            let resumed = try await api.call(.GET, "/v1/jobs/sse/events",
+                                             headers: ["Accept": "text/event-stream", "Last-Event-ID": "\(events[2].id)"])
+            #expect(SSE.parse(resumed.text).map(\.id) == Array(events.dropFirst(3).map(\.id)))
+            // Without the Accept header: the same entries as JSON; and all jobs' entries on /v1/events.
+            let json = try await api.call(.GET, "/v1/jobs/sse/events?after=\(events[2].id)")
+            #expect((json.json["events"] as? [[String: Any]])?.compactMap { $0["seq"] as? Int } == Array(events.dropFirst(3).map(\.id)))
+            let all = try await api.call(.GET, "/v1/events")
+            #expect((all.json["events"] as? [[String: Any]])?.count == events.count)
+            #expect(try await api.call(.GET, "/v1/events?after=-1").status == 400)
+        }
+    }
+
     @Test func aJobAnotherClientPublishedToRabbitMQAppears() async throws {
         try await World.with { world in
             let api = try await APIProcess(world: world)
@@ -114,6 +145,30 @@ import TranscodingService
             #expect(try Stack.run([Stack.binary, "api", "token", "revoke", String(readerID), "--database", database]).status == 0)
             #expect(try await api.call(.GET, "/v1/jobs", token: reader).status == 401, "revoked at once")
             #expect(!api.log.contains(reader) && !api.log.contains(writer), "no token in the log")
+        }
+    }
+
+    @Test func workersAppearWithTheirJobsAndSayGoodbye() async throws {
+        try await World.with { world in
+            try await world.upload(Stack.media("trailer_bbb.mp4"), as: "in/long.mp4")
+            let api = try await APIProcess(world: world)
+            let worker = try world.startWorker(extra: ["TRANSCODER_WORKER_ID": "hb-worker"])
+            try await world.client.submit(JobRequest(jobID: "busy", inputKey: "in/long.mp4", outputKey: "out/busy.mp4",
+                                                     preset: "h264-1080p", overrides: .init(speed: "veryslow")))
+            _ = try await api.waitFor("busy", state: "transcoding", within: 120)
+            // Heartbeats come every 10 s: the one after the job started lists it.
+            let live = try await api.waitForWorker("hb-worker", within: 40) { worker in
+                worker["status"] as? String == "live"
+                    && (worker["jobs"] as? [[String: Any]])?.contains { $0["job_id"] as? String == "busy" } == true
+            }
+            #expect(live["concurrency"] as? Int == 1 && live["version"] as? String != nil, "\(live)")
+            #expect((live["load"] as? [Double])?.count == 3, "\(live)")
+
+            _ = try Stack.run([Stack.binary, "cancel", "busy", "--env-file", "/nonexistent/.env"], environment: world.workerEnvironment())
+            _ = try await api.waitFor("busy", state: "cancelled", within: 60)
+            worker.signal(SIGTERM)
+            #expect(await worker.waitForExit(within: 60) == 0)
+            _ = try await api.waitForWorker("hb-worker", within: 20) { $0["status"] as? String == "stopped" }
         }
     }
 
@@ -198,6 +253,21 @@ final class APIProcess: Sendable {
             try await Task.sleep(for: .milliseconds(500))
         }
         throw Timeout(description: "job \(id) did not reach \(state): \(last?.text ?? "no answer")\n\(log)")
+    }
+
+    /// Polls `GET /v1/workers` until the worker matches.
+    func waitForWorker(_ id: String, within seconds: Double, _ matches: ([String: Any]) -> Bool) async throws -> [String: Any] {
+        let deadline = Date().addingTimeInterval(seconds)
+        var last = ""
+        while Date() < deadline {
+            let reply = try await call(.GET, "/v1/workers")
+            last = reply.text
+            if let worker = (reply.json["workers"] as? [[String: Any]])?.first(where: { $0["id"] as? String == id }), matches(worker) {
+                return worker
+            }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        throw Timeout(description: "worker \(id) not as expected within \(Int(seconds)) s: \(last)")
     }
 
     deinit {
@@ -296,6 +366,23 @@ final class APIProcess: Sendable {
             #expect(kinds.starts(with: ["created", "submitted", "cancel_requested", "cancelled", "retry_requested", "submitted"]), "\(kinds)")
             #expect(try await api.call(.POST, "/v1/jobs/waiting/retry").status == 409, "completed jobs are not retried")
             #expect(worker.isRunning)
+        }
+    }
+}
+
+/// Server-Sent Events as a browser's EventSource reads them.
+enum SSE {
+    struct Event { var id: Int; var event: String; var data: String }
+
+    static func parse(_ text: String) -> [Event] {
+        text.components(separatedBy: "\n\n").compactMap { block in
+            var id: Int?, event = "message", data = ""
+            for line in block.split(separator: "\n") {
+                if line.hasPrefix("id: ") { id = Int(line.dropFirst(4)) }
+                if line.hasPrefix("event: ") { event = String(line.dropFirst(7)) }
+                if line.hasPrefix("data: ") { data += line.dropFirst(6) }
+            }
+            return id.map { Event(id: $0, event: event, data: data) }
         }
     }
 }

@@ -136,7 +136,8 @@ final class World: Sendable {
         try? await storage.shutdown()
         if topology != Topology() {
             for queue in [topology.jobsQueue, topology.deadLetterQueue, topology.deadLetterNotifyQueue,
-                          topology.progressQueue, topology.resultsQueue, topology.progressQueue + ".api"] + topology.retryQueues {
+                          topology.progressQueue, topology.resultsQueue, topology.progressQueue + ".api",
+                          topology.cancelStream, topology.workersExchange + ".api"] + topology.retryQueues {
                 _ = try? await connection.deleteQueue(queue)
             }
         }

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import TranscodingService
+@testable import TranscodingService
 @testable import JobService
 
 /// The store's rules on a real SQLite file: idempotency, folding progress, paging, tokens.
@@ -147,6 +147,29 @@ import TranscodingService
         #expect(try await !store.hasActiveTokens())
         #expect(try await !store.revokeToken(id: token.id))
         #expect(Scope.read < .write && Scope.write < .admin)
+        try await store.close()
+    }
+}
+
+extension SQLiteJobStoreTests {
+    @Test func workersAreLiveUntilTheyStopOrGoSilent() async throws {
+        let store = try await store()
+        func beat(_ id: String, _ state: String) -> WorkerHeartbeat {
+            WorkerHeartbeat(workerID: id, host: "h", version: "1", pid: 7, startedAt: "2026-01-01T00:00:00.000Z",
+                            timestamp: "2026-01-01T00:00:10.000Z", state: state, concurrency: 2,
+                            jobs: [.init(jobID: "j1", state: .transcoding, progress: 42.5, fps: 90)], load: [0.5, 0.4, 0.3])
+        }
+        try await store.recordHeartbeat(beat("w1", "running"))
+        try await store.recordHeartbeat(beat("w2", "running"))
+        try await store.recordHeartbeat(beat("w2", "stopped"))
+        var workers = try await store.workers()
+        #expect(workers.map(\.status) == ["live", "stopped"])
+        #expect(workers.first?.jobs == .array([.object(["job_id": .string("j1"), "state": .string("transcoding"),
+                                                        "progress": .number(42.5), "fps": .number(90)])]))
+        workers = try await store.workers(asOf: Date().addingTimeInterval(31))
+        #expect(workers.map(\.status) == ["lost", "stopped"], "three missed heartbeats")
+        workers = try await store.workers(asOf: Date().addingTimeInterval(8 * 86400))
+        #expect(workers.isEmpty, "forgotten after a week")
         try await store.close()
     }
 }

@@ -59,10 +59,17 @@ public struct JobRecord: Sendable, Codable, Equatable {
 /// One entry of a job's timeline: a state change (with the progress message that made it),
 /// a progress sample, or the API's own `submitted`.
 public struct JobEvent: Sendable, Codable, Equatable {
+    /// Increases over all jobs: the SSE event id, and where a stream resumes.
     public var seq: Int
+    public var jobID: String?
     public var kind: String
     public var at: String
     public var data: JSONTree
+
+    enum CodingKeys: String, CodingKey { case seq, jobID = "job_id", kind, at, data }
+
+    /// Ends the job's timeline (until a retry).
+    public var isFinal: Bool { JobState(rawValue: kind)?.isFinal ?? false }
 }
 
 /// Filters of `GET /v1/jobs`; newest first, `cursor` continues after the last job of a page.
@@ -118,4 +125,26 @@ public struct APIToken: Sendable, Codable, Equatable {
 enum Timestamp {
     static func now() -> String { format(Date()) }
     static func format(_ date: Date) -> String { date.ISO8601Format(.init(includingFractionalSeconds: true)) }
+}
+
+/// A worker as its heartbeats describe it (`GET /v1/workers`).
+public struct WorkerRecord: Sendable, Codable, Equatable {
+    public var id: String
+    public var host: String
+    public var version: String
+    public var pid: Int
+    public var startedAt: String
+    public var lastSeen: String
+    /// `live` (a heartbeat within ``lostAfter``), `stopping`, `stopped` (said goodbye) or `lost` (went silent).
+    public var status: String
+    public var concurrency: Int
+    public var jobs: JSONTree
+    public var load: JSONTree
+
+    /// Three missed heartbeats.
+    public static let lostAfter: Duration = .seconds(30)
+
+    enum CodingKeys: String, CodingKey {
+        case id, host, version, pid, startedAt = "started_at", lastSeen = "last_seen", status, concurrency, jobs, load
+    }
 }

@@ -20,7 +20,13 @@ public protocol JobStore: Sendable {
     /// Makes a failed or cancelled API job `pending` again and returns its message to publish.
     func resubmit(_ id: String, by: String) async throws -> ResubmitOutcome
     func job(_ id: String, events: Bool) async throws -> JobRecord?
+    /// Timeline entries after `seq`, oldest first: of one job, or of all.
+    func events(after seq: Int, jobID: String?, limit: Int) async throws -> [JobEvent]
     func list(_ query: JobQuery) async throws -> JobPage
+
+    func recordHeartbeat(_ heartbeat: WorkerHeartbeat) async throws
+    /// Workers seen in the last week, with their status as of now.
+    func workers() async throws -> [WorkerRecord]
 
     func insertToken(_ token: APIToken, hash: String) async throws
     /// The unrevoked token with this SHA-256 hash.

@@ -51,5 +51,20 @@ enum Migrations {
             revoked_at TEXT
         );
         """,
+        // 2: workers, from their heartbeats.
+        """
+        CREATE TABLE workers (
+            id TEXT PRIMARY KEY,
+            host TEXT NOT NULL,
+            version TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            started_at TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            state TEXT NOT NULL,
+            concurrency INTEGER NOT NULL,
+            jobs TEXT NOT NULL,
+            load TEXT NOT NULL
+        );
+        """,
     ]
 }

@@ -193,14 +193,24 @@ public final class SQLiteJobStore: JobStore {
             var record = Self.record(row)
             if events {
                 record.events = try await self.connection.query(
-                    "SELECT seq, kind, at, data FROM job_events WHERE job_id = ? ORDER BY seq", [.text(id)]
-                ).map { row in
-                    JobEvent(seq: row.column("seq")?.integer ?? 0, kind: row.column("kind")?.string ?? "",
-                             at: row.column("at")?.string ?? "", data: JSONTree.parse(row.column("data")?.string) ?? .null)
-                }
+                    "SELECT * FROM job_events WHERE job_id = ? ORDER BY seq", [.text(id)]).map(Self.event)
             }
             return record
         }
+    }
+
+    public func events(after seq: Int, jobID: String?, limit: Int) async throws -> [JobEvent] {
+        if let jobID {
+            return try await query("SELECT * FROM job_events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                                   [.text(jobID), .integer(seq), .integer(limit)]).map(Self.event)
+        }
+        return try await query("SELECT * FROM job_events WHERE seq > ? ORDER BY seq LIMIT ?",
+                               [.integer(seq), .integer(limit)]).map(Self.event)
+    }
+
+    static func event(_ row: SQLiteRow) -> JobEvent {
+        JobEvent(seq: row.column("seq")?.integer ?? 0, jobID: row.column("job_id")?.string, kind: row.column("kind")?.string ?? "",
+                 at: row.column("at")?.string ?? "", data: JSONTree.parse(row.column("data")?.string) ?? .null)
     }
 
     public func list(_ query: JobQuery) async throws -> JobPage {
@@ -224,6 +234,41 @@ public final class SQLiteJobStore: JobStore {
         let page = rows.prefix(query.limit)
         return JobPage(jobs: page.map(Self.record),
                        nextCursor: rows.count > query.limit ? page.last?.column("seq")?.integer : nil)
+    }
+
+    // MARK: Workers
+
+    public func recordHeartbeat(_ heartbeat: WorkerHeartbeat) async throws {
+        let jobs = JSONTree.parse(String(decoding: try JSONEncoder().encode(heartbeat.jobs), as: UTF8.self)) ?? .array([])
+        // Heartbeats carry the worker's clock; last_seen is the API's, so that "lost" does not depend on skew.
+        _ = try await query("""
+            INSERT INTO workers (id, host, version, pid, started_at, last_seen, state, concurrency, jobs, load)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (id) DO UPDATE SET host = excluded.host, version = excluded.version, pid = excluded.pid,
+                started_at = excluded.started_at, last_seen = excluded.last_seen, state = excluded.state,
+                concurrency = excluded.concurrency, jobs = excluded.jobs, load = excluded.load
+            """, [.text(heartbeat.workerID), .text(heartbeat.host), .text(heartbeat.version), .integer(Int(heartbeat.pid)),
+                  .text(heartbeat.startedAt), .text(Timestamp.now()), .text(heartbeat.state), .integer(heartbeat.concurrency),
+                  .text(jobs.text()), .text(JSONTree.array(heartbeat.load.map(JSONTree.number)).text())])
+    }
+
+    public func workers() async throws -> [WorkerRecord] { try await workers(asOf: Date()) }
+
+    func workers(asOf now: Date) async throws -> [WorkerRecord] {
+        _ = try await query("DELETE FROM workers WHERE last_seen < ?", [.text(Timestamp.format(now.addingTimeInterval(-7 * 86400)))])
+        let lostBefore = Timestamp.format(now.addingTimeInterval(-Double(WorkerRecord.lostAfter.components.seconds)))
+        return try await query("SELECT * FROM workers ORDER BY id").map { row in
+            let lastSeen = row.column("last_seen")?.string ?? ""
+            let state = row.column("state")?.string ?? "running"
+            let status = state == "stopped" ? "stopped" : lastSeen < lostBefore ? "lost" : state == "stopping" ? "stopping" : "live"
+            return WorkerRecord(
+                id: row.column("id")?.string ?? "", host: row.column("host")?.string ?? "",
+                version: row.column("version")?.string ?? "", pid: row.column("pid")?.integer ?? 0,
+                startedAt: row.column("started_at")?.string ?? "", lastSeen: lastSeen, status: status,
+                concurrency: row.column("concurrency")?.integer ?? 0,
+                jobs: JSONTree.parse(row.column("jobs")?.string) ?? .array([]),
+                load: JSONTree.parse(row.column("load")?.string) ?? .array([]))
+        }
     }
 
     // MARK: Tokens

@@ -62,6 +62,9 @@ public struct Topology: Sendable, Equatable {
     /// dead-letter queue and to a queue workers read to report those jobs as failed.
     var deadLetterExchange: String { jobsQueue + ".dlx" }
 
+    /// Worker heartbeats (``WorkerHeartbeat``): a fanout exchange; readers bind their own queue.
+    public var workersExchange: String { jobsQueue + ".workers" }
+
     /// Cancel requests (``CancelRequest``): a stream every worker reads from its start.
     public var cancelStream: String { jobsQueue + ".cancel" }
     /// Milliseconds since 1970 at which a copy of a job was submitted; a cancel applies to
@@ -114,6 +117,7 @@ public struct Topology: Sendable, Equatable {
         try await connection.bind(BindingSpec(queue: deadLetterNotifyQueue, exchange: deadLetterExchange))
         _ = try await connection.declare(queue: jobs)
         _ = try await connection.declare(queue: cancels)
+        try await connection.declare(exchange: ExchangeSpec(name: workersExchange, kind: .fanout))
         for tier in FailurePolicy.tiers(retry) { _ = try await connection.declare(queue: retrySpec(tier: tier)) }
         try await connection.declare(exchange: ExchangeSpec(name: progressOverflowExchange, kind: .headers))
         _ = try await connection.declare(queue: results)

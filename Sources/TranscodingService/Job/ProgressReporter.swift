@@ -18,6 +18,7 @@ final class ProgressReporter: Sendable {
         var last: ProgressMessage.State?
         var lastSent = ContinuousClock.now - .seconds(10)
         var progress = 0.0
+        var fps: Double?
         var outputs: [ProgressMessage.OutputProgress]?
     }
 
@@ -37,6 +38,11 @@ final class ProgressReporter: Sendable {
                 }
             }
         }
+    }
+
+    /// The last state, progress and fps sent, for heartbeats.
+    func snapshot() -> (state: ProgressMessage.State?, progress: Double, fps: Double?) {
+        state.withLock { ($0.last, $0.progress, $0.fps) }
     }
 
     /// Sets the per-output detail that every following message carries (several-output jobs).
@@ -61,6 +67,7 @@ final class ProgressReporter: Sendable {
             s.last = stage
             s.lastSent = now
             s.progress = overall
+            s.fps = stage == .transcoding ? fps ?? s.fps : nil
             var m = ProgressMessage(jobID: base.jobID, progress: overall, state: stage, workerID: base.workerID,
                                 startedAt: nil, attempt: base.attempt)
             m.startedAt = base.startedAt

@@ -52,6 +52,8 @@ extension Worker {
                                    startedAt: Date(), attempt: attempt)
         base.inputKey = job.inputKey
         let reporter = ProgressReporter(base: base, publisher: publisher.publish, logger: logger)
+        heartbeats.add(job.jobID, reporter)
+        defer { heartbeats.remove(job.jobID) }
         reporter.update(.queued, fraction: 0)
         // The attempt runs in its own task so that a cancel request stops it alone.
         let work = Task { try await runner.run(job, reporter: reporter, logger: logger) }

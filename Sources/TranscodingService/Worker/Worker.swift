@@ -22,6 +22,7 @@ public final class Worker: Service {
     let inFlight = InFlight()
     let active = ActiveJobs()
     let cancels = Cancellations()
+    let heartbeats = Heartbeats()
     public let status: WorkerStatus
 
     /// `status` is passed in when something (the metrics listener) must exist before the worker.
@@ -93,6 +94,7 @@ public final class Worker: Service {
 
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.reportDeliveryLimits(notices, publisher: publisher) }
+            group.addTask { await self.heartbeats.run(on: amqp, self.configuration, logger: self.logger) }
             await withGracefulShutdownHandler {
                 do {
                     for try await delivery in jobs {
@@ -102,12 +104,14 @@ public final class Worker: Service {
                     logger.error("job consumer ended", metadata: ["error": "\(error)"])
                 }
             } onGracefulShutdown: {
+                self.heartbeats.markStopping()
                 Task { await jobs.cancel(); await notices.cancel() }
             }
             await notices.cancel()
             await drain()
             await cancelStream.cancel()
             group.cancelAll()
+            await heartbeats.publish(heartbeats.beat(configuration, stopped: true), on: amqp, configuration)
         }
     }
 
