@@ -101,8 +101,9 @@ let package = Package(
         .target(
             name: "JobService",
             dependencies: [
-                "TranscodingService", "RabbitMQ", "Transcoding",
+                "TranscodingService", "RabbitMQ", "Transcoding", "Backoff",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

@@ -12,6 +12,7 @@ public struct APISettings: Sendable {
     public var databasePath = "transcoder-jobs.sqlite"
     /// The API's own progress queue, bound to the progress exchange.
     public var ingestQueue: String?
+    public var webhooks = WebhookSettings()
     public init() {}
 
     /// Where a job store lives, from `DATABASE_URL` (a `sqlite:` URL or a path).
@@ -89,14 +90,14 @@ public enum APIServer {
         router.get("/openapi.yaml") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: document)))
         }
-        JobRoutes(store: store, submitter: submitter).register(on: router)
+        JobRoutes(store: store, submitter: submitter, webhooks: settings.webhooks).register(on: router)
         EventRoutes(store: store).register(on: router)
         router.get("/v1/workers") { _, _ in JSONBody.response(WorkerList(workers: try await store.workers())) }
 
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "transcoder"),
-            services: [progress, heartbeats],
+            services: [progress, heartbeats, WebhookDispatcher(store: store, settings: settings.webhooks, logger: logger)],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? settings.port
                 logger.notice("api listening", metadata: ["url": "http://\(settings.host):\(port)"])

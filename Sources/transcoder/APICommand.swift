@@ -46,6 +46,15 @@ struct APICommand: AsyncParsableCommand {
             settings.host = String(address[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
             settings.port = port
             settings.databasePath = try store.path()
+            let environment = ProcessInfo.processInfo.environment
+            settings.webhooks.secret = environment["TRANSCODER_API_WEBHOOK_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
+            settings.webhooks.allowPrivate = ["1", "true", "yes"].contains(environment["TRANSCODER_API_WEBHOOK_ALLOW_PRIVATE"]?.lowercased() ?? "")
+            if let text = environment["TRANSCODER_API_WEBHOOK_RETRY_DELAY"], !text.isEmpty {
+                guard let seconds = Int(text), (1...3600).contains(seconds) else {
+                    throw ValidationError("TRANSCODER_API_WEBHOOK_RETRY_DELAY must be 1-3600 seconds")
+                }
+                settings.webhooks.retryDelay = .seconds(seconds)
+            }
             try await APIServer.run(settings: settings, configuration: configuration, logger: Logger(label: "api"))
         }
     }

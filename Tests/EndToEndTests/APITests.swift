@@ -75,6 +75,79 @@ import TranscodingService
         }
     }
 
+    @Test func webhooksAreSignedRetriedAndEveryAttemptShows() async throws {
+        try await World.with { world in
+            try await world.upload(Stack.media("carphone_pristine.mp4"), as: "in/small.mp4")
+            // A receiver that verifies the signature and answers 500 twice, then 200.
+            let port = Int.random(in: 30_000...39_000)
+            let log = world.scratch + "/hooks.jsonl"
+            let receiver = Process()
+            receiver.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            receiver.arguments = ["python3", "-c", """
+                import hashlib, hmac, json, sys
+                from http.server import BaseHTTPRequestHandler, HTTPServer
+                seen = []
+                class H(BaseHTTPRequestHandler):
+                    def do_POST(self):
+                        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+                        t, v1 = [p.split("=", 1)[1] for p in self.headers["X-Transcoder-Signature"].split(",")]
+                        good = hmac.compare_digest(v1, hmac.new(b"hook-secret", f"{t}.{body}".encode(), hashlib.sha256).hexdigest())
+                        seen.append(1)
+                        status = 500 if len(seen) <= 2 else 200
+                        with open(sys.argv[2], "a") as f:
+                            f.write(json.dumps({"valid": good, "status": status, "event": self.headers["X-Transcoder-Event"], "body": json.loads(body)}) + "\\n")
+                        self.send_response(status); self.end_headers()
+                    def log_message(self, *a): pass
+                HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+                """, "\(port)", log]
+            receiver.standardOutput = FileHandle.nullDevice
+            receiver.standardError = FileHandle.nullDevice
+            try receiver.run()
+            // SIGKILL: the test runner ignores SIGTERM, and children inherit that.
+            defer {
+                kill(receiver.processIdentifier, SIGKILL)
+                while receiver.isRunning { usleep(20_000) }
+            }
+            let api = try await APIProcess(world: world, environment: [
+                "TRANSCODER_API_WEBHOOK_SECRET": "hook-secret", "TRANSCODER_API_WEBHOOK_ALLOW_PRIVATE": "true",
+                "TRANSCODER_API_WEBHOOK_RETRY_DELAY": "1"])
+            _ = try world.startWorker()
+            let job = #"{"job_id":"hooked","input_key":"in/small.mp4","output_key":"out/h.mp4","preset":"h264-480p","webhook":{"url":"http://127.0.0.1:\#(port)/hook"}}"#
+            let created = try await api.call(.POST, "/v1/jobs", body: job)
+            #expect(created.status == 201, "\(created.text)")
+            _ = try await api.waitFor("hooked", state: "completed", within: 300)
+
+            let deadline = Date().addingTimeInterval(60)
+            var delivery: [String: Any] = [:]
+            while Date() < deadline {
+                let detail = try await api.call(.GET, "/v1/jobs/hooked")
+                delivery = (detail.json["webhooks"] as? [[String: Any]])?.first ?? [:]
+                if delivery["state"] as? String == "delivered" { break }
+                try await Task.sleep(for: .milliseconds(500))
+            }
+            #expect(delivery["state"] as? String == "delivered" && delivery["event"] as? String == "job.completed", "\(delivery)")
+            #expect((delivery["attempts"] as? [[String: Any]])?.compactMap { $0["status"] as? Int } == [500, 500, 200], "\(delivery)")
+            let received = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
+                .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            #expect(received.count == 3 && received.allSatisfy { $0["valid"] as? Bool == true }, "\(received)")
+            let payload = received.last?["body"] as? [String: Any]
+            #expect((payload?["job"] as? [String: Any])?["state"] as? String == "completed", "\(String(describing: payload))")
+            #expect(!api.log.contains("hook-secret"))
+        }
+    }
+
+    @Test func webhooksIntoTheOperatorsNetworkAreRefused() async throws {
+        try await World.with { world in
+            let api = try await APIProcess(world: world, environment: ["TRANSCODER_API_WEBHOOK_SECRET": "s"])
+            for url in ["http://127.0.0.1:8080/", "http://169.254.169.254/latest/meta-data", "http://localhost/x", "http://[::1]/"] {
+                let reply = try await api.call(.POST, "/v1/jobs", body: #"{"input_key":"a","output_key":"b.mp4","preset":"h264-720p","webhook":{"url":"\#(url)"}}"#)
+                #expect(reply.status == 422 && reply.errorCode == "invalid_webhook", "\(url): \(reply.text)")
+            }
+            #expect(try await api.call(.GET, "/v1/jobs").json["jobs"] as? [Any] != nil)
+            #expect(((try await api.call(.GET, "/v1/jobs")).json["jobs"] as? [Any])?.isEmpty == true, "nothing recorded")
+        }
+    }
+
     @Test func aJobAnotherClientPublishedToRabbitMQAppears() async throws {
         try await World.with { world in
             let api = try await APIProcess(world: world)
@@ -188,12 +261,13 @@ final class APIProcess: Sendable {
     let logPath: String
     let baseURL: String
 
-    init(world: World, database: String? = nil) async throws {
+    init(world: World, database: String? = nil, environment: [String: String] = [:]) async throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: Stack.binary)
         process.arguments = ["api", "serve", "--listen", "127.0.0.1:0", "--database", database ?? world.scratch + "/jobs.sqlite",
                              "--env-file", "/nonexistent/.env"]
         process.environment = ProcessInfo.processInfo.environment.merging(world.workerEnvironment()) { $1 }
+            .merging(environment) { $1 }
         logPath = NSTemporaryDirectory() + "api-\(UUID().uuidString.prefix(8)).log"
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))

@@ -11,6 +11,7 @@ import TranscodingService
 struct JobRoutes {
     let store: any JobStore
     let submitter: Submitter
+    let webhooks: WebhookSettings
 
     /// User metadata is returned with the job, never interpreted.
     static let maxMetadataBytes = 16 * 1024
@@ -38,6 +39,24 @@ struct JobRoutes {
                 throw APIError(.unprocessableContent, "invalid_job", "metadata is larger than \(Self.maxMetadataBytes) bytes.")
             }
         }
+        var webhookURL: String?
+        var webhookProgress = false
+        if let value = fields.removeValue(forKey: "webhook"), value != .null {
+            guard case .object(let webhook) = value, case .string(let url)? = webhook["url"],
+                  Set(webhook.keys).isSubset(of: ["url", "progress"]) else {
+                throw APIError(.unprocessableContent, "invalid_job", "webhook must be an object {\"url\": \"https://...\", \"progress\": false}.")
+            }
+            if case .bool(let progress)? = webhook["progress"] { webhookProgress = progress }
+            else if webhook["progress"] != nil { throw APIError(.unprocessableContent, "invalid_job", "webhook.progress must be true or false.") }
+            guard webhooks.secret != nil else {
+                throw APIError(.unprocessableContent, "webhooks_off",
+                               "This API sends no webhooks: its operator has not set TRANSCODER_API_WEBHOOK_SECRET.")
+            }
+            do { _ = try WebhookTarget.check(url, allowPrivate: webhooks.allowPrivate) } catch {
+                throw APIError(.unprocessableContent, "invalid_webhook", "\(error)")
+            }
+            webhookURL = url
+        }
         let key = request.headers[.init("Idempotency-Key")!]
         if let key, key.isEmpty || key.utf8.count > Self.maxIdempotencyKey {
             throw APIError.badRequest("Idempotency-Key must be 1–\(Self.maxIdempotencyKey) bytes.")
@@ -46,6 +65,7 @@ struct JobRoutes {
         var asked = fields
         asked.removeValue(forKey: "job_id")
         if let metadata { asked["metadata"] = .string(metadata) }
+        if let webhookURL { asked["webhook"] = .string("\(webhookURL) \(webhookProgress)") }
         let fingerprint = SHA256.hash(data: Data(JSONTree.object(asked).text().utf8)).map { String(format: "%02x", $0) }.joined()
         if fields["job_id"] == nil || fields["job_id"] == .null { fields["job_id"] = .string(UUID().uuidString.lowercased()) }
 
@@ -60,7 +80,8 @@ struct JobRoutes {
         let body = JobClient.body(job)
         let outcome = try await store.create(NewJob(
             id: job.jobID, inputKey: job.inputKey, outputKey: job.outputKey, preset: job.preset,
-            body: String(decoding: body, as: UTF8.self), metadata: metadata, idempotencyKey: key, fingerprint: fingerprint))
+            body: String(decoding: body, as: UTF8.self), metadata: metadata, idempotencyKey: key, fingerprint: fingerprint,
+            webhookURL: webhookURL, webhookProgress: webhookProgress))
         switch outcome {
         case .existing(let record, sameRequest: false):
             throw APIError(.conflict, "conflict",

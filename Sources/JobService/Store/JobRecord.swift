@@ -45,6 +45,8 @@ public struct JobRecord: Sendable, Codable, Equatable {
     public var finishedAt: String?
     /// Only in the detail view: what happened, oldest first.
     public var events: [JobEvent]?
+    /// Only in the detail view: the webhook deliveries made for it, with every attempt.
+    public var webhooks: [WebhookDelivery]?
     /// Insertion order: the list's cursor. Not encoded.
     public var seq: Int = 0
 
@@ -52,7 +54,7 @@ public struct JobRecord: Sendable, Codable, Equatable {
         case id, state, source, inputKey = "input_key", outputKey = "output_key", preset, request, metadata, progress
         case attempt, workerID = "worker_id", fps, etaSeconds = "eta_seconds", outputSize = "output_size"
         case durationSeconds = "duration_seconds", errorCode = "error_code", errorMessage = "error_message"
-        case createdAt = "created_at", updatedAt = "updated_at", startedAt = "started_at", finishedAt = "finished_at", events
+        case createdAt = "created_at", updatedAt = "updated_at", startedAt = "started_at", finishedAt = "finished_at", events, webhooks
     }
 }
 
@@ -103,6 +105,38 @@ public struct NewJob: Sendable {
     public var idempotencyKey: String?
     /// SHA-256 of what the client asked for, without the id: a retry must ask for the same.
     public var fingerprint: String
+    public var webhookURL: String? = nil
+    /// Also POST each state change, not only the outcome.
+    public var webhookProgress = false
+}
+
+/// One webhook POST for one job event, retried until the target answers 2xx or a day passed.
+public struct WebhookDelivery: Sendable, Codable, Equatable {
+    public struct Attempt: Sendable, Codable, Equatable {
+        public var at: String
+        /// The target's HTTP status, when it answered.
+        public var status: Int?
+        public var error: String?
+        public var ms: Int
+    }
+    public var id: Int
+    public var jobID: String
+    /// `job.completed`, `job.failed`, `job.cancelled`, or with progress on, `job.<state>`.
+    public var event: String
+    public var url: String
+    /// `pending` (to be tried at `next_attempt_at`), `delivered` or `failed` (gave up).
+    public var state: String
+    public var attempts: [Attempt]
+    public var createdAt: String
+    public var nextAttemptAt: String?
+    public var deliveredAt: String?
+    /// What is POSTed; not in the API's output.
+    public var body: String = ""
+
+    enum CodingKeys: String, CodingKey {
+        case id, jobID = "job_id", event, url, state, attempts, createdAt = "created_at", nextAttemptAt = "next_attempt_at"
+        case deliveredAt = "delivered_at"
+    }
 }
 
 /// An API token's permission: each includes the ones before it.

@@ -1,3 +1,4 @@
+import Foundation
 import TranscodingService
 
 /// The durable record of every job: what the API accepted and what workers reported.
@@ -23,6 +24,12 @@ public protocol JobStore: Sendable {
     /// Timeline entries after `seq`, oldest first: of one job, or of all.
     func events(after seq: Int, jobID: String?, limit: Int) async throws -> [JobEvent]
     func list(_ query: JobQuery) async throws -> JobPage
+
+    /// Claims up to `limit` deliveries due at `now` for `lease` (another API instance sharing
+    /// the store skips them meanwhile).
+    func claimDeliveries(now: Date, limit: Int, lease: Duration) async throws -> [WebhookDelivery]
+    /// Records an attempt; `next` nil ends the delivery (`delivered` when `delivered`, else `failed`).
+    func recordAttempt(_ id: Int, _ attempt: WebhookDelivery.Attempt, delivered: Bool, next: Date?) async throws
 
     func recordHeartbeat(_ heartbeat: WorkerHeartbeat) async throws
     /// Workers seen in the last week, with their status as of now.

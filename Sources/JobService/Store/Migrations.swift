@@ -66,5 +66,24 @@ enum Migrations {
             load TEXT NOT NULL
         );
         """,
+        // 3: webhooks: each job's target, and every delivery with its attempts.
+        """
+        ALTER TABLE jobs ADD COLUMN webhook_url TEXT;
+        ALTER TABLE jobs ADD COLUMN webhook_progress INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE webhook_deliveries (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            job_id TEXT NOT NULL,
+            event TEXT NOT NULL,
+            url TEXT NOT NULL,
+            body TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts TEXT NOT NULL DEFAULT '[]',
+            next_attempt_at TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            delivered_at TEXT
+        );
+        CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt_at);
+        CREATE INDEX webhook_deliveries_job ON webhook_deliveries (job_id, id);
+        """,
     ]
 }

@@ -78,10 +78,11 @@ public final class SQLiteJobStore: JobStore {
             let now = Timestamp.now()
             _ = try await self.connection.query("""
                 INSERT INTO jobs (id, idempotency_key, fingerprint, state, source, input_key, output_key, preset, body,
-                                  metadata, created_at, updated_at)
-                VALUES (?, ?, ?, 'pending', 'api', ?, ?, ?, ?, ?, ?, ?)
+                                  metadata, created_at, updated_at, webhook_url, webhook_progress)
+                VALUES (?, ?, ?, 'pending', 'api', ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, [.text(job.id), Self.opt(job.idempotencyKey), .text(job.fingerprint), .text(job.inputKey),
-                      .text(job.outputKey), Self.opt(job.preset), .text(job.body), Self.opt(job.metadata), .text(now), .text(now)])
+                      .text(job.outputKey), Self.opt(job.preset), .text(job.body), Self.opt(job.metadata), .text(now), .text(now),
+                      Self.opt(job.webhookURL), .integer(job.webhookProgress ? 1 : 0)])
             try await self.addEvent(job.id, kind: "created", at: now, data: .object(["source": .string("api")]))
             let row = try await self.connection.query("SELECT * FROM jobs WHERE id = ?", [.text(job.id)])
             return .created(Self.record(row[0]))
@@ -155,7 +156,62 @@ public final class SQLiteJobStore: JobStore {
                     .text(id),
                 ])
             if let kind { try await self.addEvent(id, kind: kind, at: message.timestamp, data: body) }
+            if state != message.state.rawValue { try await self.enqueueWebhook(row, state: JobState(message.state)) }
         }
+    }
+
+    /// A webhook for a change of state: outcomes always, other states when the job asked for progress.
+    private func enqueueWebhook(_ row: SQLiteRow, state: JobState) async throws {
+        guard let url = row.column("webhook_url")?.string, state.isFinal || row.column("webhook_progress")?.integer == 1,
+              let id = row.column("id")?.string,
+              let fresh = try await connection.query("SELECT * FROM jobs WHERE id = ?", [.text(id)]).first else { return }
+        let event = "job.\(state.rawValue)"
+        let payload = JSONTree.object(["event": .string(event), "job": JSONTree.parse(String(decoding: JSONBody.buffer(Self.record(fresh)).readableBytesView, as: UTF8.self)) ?? .null])
+        let now = Timestamp.now()
+        _ = try await connection.query("""
+            INSERT INTO webhook_deliveries (job_id, event, url, body, state, next_attempt_at, created_at)
+            VALUES (?, ?, ?, ?, 'pending', ?, ?)
+            """, [.text(id), .text(event), .text(url), .text(payload.text()), .text(now), .text(now)])
+    }
+
+    public func claimDeliveries(now: Date, limit: Int, lease: Duration) async throws -> [WebhookDelivery] {
+        try await transaction {
+            let rows = try await self.connection.query(
+                "SELECT * FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
+                [.text(Timestamp.format(now)), .integer(limit)])
+            let until = Timestamp.format(now.addingTimeInterval(Double(lease.components.seconds)))
+            for row in rows {
+                _ = try await self.connection.query("UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ?",
+                                                    [.text(until), .integer(row.column("id")?.integer ?? 0)])
+            }
+            return rows.map(Self.delivery)
+        }
+    }
+
+    public func recordAttempt(_ id: Int, _ attempt: WebhookDelivery.Attempt, delivered: Bool, next: Date?) async throws {
+        try await transaction {
+            guard let row = try await self.connection.query("SELECT attempts FROM webhook_deliveries WHERE id = ?", [.integer(id)]).first
+            else { return }
+            var attempts = (try? JSONDecoder().decode([WebhookDelivery.Attempt].self, from: Data((row.column("attempts")?.string ?? "[]").utf8))) ?? []
+            attempts.append(attempt)
+            let text = String(decoding: JSONBody.buffer(attempts).readableBytesView, as: UTF8.self)
+            let state = delivered ? "delivered" : next == nil ? "failed" : "pending"
+            _ = try await self.connection.query("""
+                UPDATE webhook_deliveries SET attempts = ?, state = ?, next_attempt_at = ?, delivered_at = ? WHERE id = ?
+                """, [.text(text), .text(state), .text(next.map(Timestamp.format) ?? attempt.at),
+                      delivered ? .text(attempt.at) : .null, .integer(id)])
+        }
+    }
+
+    static func delivery(_ row: SQLiteRow) -> WebhookDelivery {
+        WebhookDelivery(
+            id: row.column("id")?.integer ?? 0, jobID: row.column("job_id")?.string ?? "", event: row.column("event")?.string ?? "",
+            url: row.column("url")?.string ?? "", state: row.column("state")?.string ?? "",
+            attempts: (try? JSONDecoder().decode([WebhookDelivery.Attempt].self,
+                                                 from: Data((row.column("attempts")?.string ?? "[]").utf8))) ?? [],
+            createdAt: row.column("created_at")?.string ?? "",
+            nextAttemptAt: row.column("state")?.string == "pending" ? row.column("next_attempt_at")?.string : nil,
+            deliveredAt: row.column("delivered_at")?.string, body: row.column("body")?.string ?? "")
     }
 
     public func requestCancel(_ id: String, by: String) async throws {
@@ -163,9 +219,10 @@ public final class SQLiteJobStore: JobStore {
             let now = Timestamp.now()
             try await self.addEvent(id, kind: "cancel_requested", at: now, data: .object(["by": .string(by)]))
             let waiting = JobState.allCases.filter(\.isWaiting).map { "'\($0.rawValue)'" }.joined(separator: ", ")
-            _ = try await self.connection.query(
-                "UPDATE jobs SET state = 'cancelled', finished_at = ?, updated_at = ? WHERE id = ? AND state IN (\(waiting))",
+            let changed = try await self.connection.query(
+                "UPDATE jobs SET state = 'cancelled', finished_at = ?, updated_at = ? WHERE id = ? AND state IN (\(waiting)) RETURNING *",
                 [.text(now), .text(now), .text(id)])
+            if let row = changed.first { try await self.enqueueWebhook(row, state: .cancelled) }
         }
     }
 
@@ -194,6 +251,9 @@ public final class SQLiteJobStore: JobStore {
             if events {
                 record.events = try await self.connection.query(
                     "SELECT * FROM job_events WHERE job_id = ? ORDER BY seq", [.text(id)]).map(Self.event)
+                let deliveries = try await self.connection.query(
+                    "SELECT * FROM webhook_deliveries WHERE job_id = ? ORDER BY id", [.text(id)]).map(Self.delivery)
+                record.webhooks = deliveries.isEmpty ? nil : deliveries
             }
             return record
         }
