@@ -85,5 +85,10 @@ enum Migrations {
         CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt_at);
         CREATE INDEX webhook_deliveries_job ON webhook_deliveries (job_id, id);
         """,
+        // 4: key prefix filters use index ranges instead of scanning.
+        """
+        CREATE INDEX jobs_input_key ON jobs (input_key);
+        CREATE INDEX jobs_output_key ON jobs (output_key);
+        """,
     ]
 }

@@ -283,9 +283,11 @@ public final class SQLiteJobStore: JobStore {
         if let after = query.createdAfter { clauses.append("created_at >= ?"); binds.append(.text(after)) }
         if let before = query.createdBefore { clauses.append("created_at < ?"); binds.append(.text(before)) }
         if let prefix = query.keyPrefix {
-            let pattern = Self.likePrefix(prefix)
-            clauses.append("(input_key LIKE ? ESCAPE '\\' OR output_key LIKE ? ESCAPE '\\')")
-            binds += [.text(pattern), .text(pattern)]
+            // A range on each key's index: every string that starts with `prefix` sorts in
+            // [prefix, prefix + U+10FFFF) byte-wise (the greatest UTF-8 sequence).
+            let end = prefix + "\u{10FFFF}"
+            clauses.append("((input_key >= ? AND input_key < ?) OR (output_key >= ? AND output_key < ?))")
+            binds += [.text(prefix), .text(end), .text(prefix), .text(end)]
         }
         if let after = query.after { clauses.append("seq < ?"); binds.append(.integer(after)) }
         let sql = "SELECT * FROM jobs" + (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "))
@@ -367,16 +369,6 @@ public final class SQLiteJobStore: JobStore {
     static func opt(_ value: String?) -> SQLiteData { value.map(SQLiteData.text) ?? .null }
     static func opt(_ value: Int?) -> SQLiteData { value.map { .integer($0) } ?? .null }
     static func opt(_ value: Double?) -> SQLiteData { value.map(SQLiteData.float) ?? .null }
-
-    /// A LIKE pattern matching strings that start with `prefix` literally.
-    static func likePrefix(_ prefix: String) -> String {
-        var pattern = ""
-        for character in prefix {
-            if character == "%" || character == "_" || character == "\\" { pattern.append("\\") }
-            pattern.append(character)
-        }
-        return pattern + "%"
-    }
 
     static func record(_ row: SQLiteRow) -> JobRecord {
         func text(_ name: String) -> String? { row.column(name)?.string }
