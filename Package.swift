@@ -101,7 +101,7 @@ let package = Package(
         .target(
             name: "JobService",
             dependencies: [
-                "TranscodingService", "RabbitMQ", "Transcoding", "Backoff",
+                "TranscodingService", "RabbitMQ", "Transcoding", "Backoff", "S3",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),

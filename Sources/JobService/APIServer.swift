@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import RabbitMQ
+import S3
 import TranscodingService
 
 /// `transcoder api`: settings beyond the workers' own (broker, queue names).
@@ -90,7 +91,10 @@ public enum APIServer {
         router.get("/openapi.yaml") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: document)))
         }
-        JobRoutes(store: store, submitter: submitter, webhooks: settings.webhooks).register(on: router)
+        // Presigning needs no network: a client only when the workers' storage settings are here.
+        let s3 = configuration.s3
+        let storage = s3.bucket.isEmpty || s3.accessKeyId.isEmpty ? nil : S3Client(configuration: s3, logger: Logger(label: "s3"))
+        JobRoutes(store: store, submitter: submitter, webhooks: settings.webhooks, storage: storage).register(on: router)
         EventRoutes(store: store).register(on: router)
         router.get("/v1/workers") { _, _ in JSONBody.response(WorkerList(workers: try await store.workers())) }
 
@@ -107,9 +111,11 @@ public enum APIServer {
         do {
             try await app.runService()
         } catch {
+            try? await storage?.shutdown()
             await connection.close()
             throw error
         }
+        try? await storage?.shutdown()
         await connection.close()
     }
 }

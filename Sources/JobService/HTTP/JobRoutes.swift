@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Hummingbird
 import RabbitMQ
+import S3
 import Transcoding
 import TranscodingService
 
@@ -12,6 +13,9 @@ struct JobRoutes {
     let store: any JobStore
     let submitter: Submitter
     let webhooks: WebhookSettings
+    /// For presigned output URLs; nil when the API has no storage settings.
+    let storage: S3Client?
+    static let outputURLLifetime: Duration = .seconds(3600)
 
     /// User metadata is returned with the job, never interpreted.
     static let maxMetadataBytes = 16 * 1024
@@ -23,6 +27,7 @@ struct JobRoutes {
         router.get("/v1/jobs/{id}") { _, context in try await show(context) }
         router.post("/v1/jobs/{id}/cancel") { _, context in try await cancel(context) }
         router.post("/v1/jobs/{id}/retry") { _, context in try await retry(context) }
+        router.get("/v1/jobs/{id}/output") { _, context in try await output(context) }
         router.get("/v1/presets") { _, _ in JSONBody.response(PresetList.current) }
     }
 
@@ -176,6 +181,24 @@ struct JobRoutes {
             }
             return try await respond(id, status: .accepted)
         }
+    }
+
+    /// A presigned GET of a completed job's output (the manifest for a several-output job),
+    /// valid for an hour: the client needs no storage credentials.
+    func output(_ context: APIContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        guard let record = try await store.job(id, events: false) else { throw APIError.notFound("No job '\(id)'.") }
+        guard record.state == .completed, let key = record.outputKey else {
+            throw APIError(.conflict, "not_completed", "Job '\(id)' is \(record.state.rawValue); only a completed job has an output.")
+        }
+        guard let storage else {
+            throw APIError(.serviceUnavailable, "storage_not_configured",
+                           "This API has no storage settings (S3_BUCKET_NAME, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), so it cannot sign URLs.")
+        }
+        let now = Date()
+        let url = storage.presignedURL(method: "GET", key: key, expires: Self.outputURLLifetime, date: now)
+        let expires = Timestamp.format(now.addingTimeInterval(Double(Self.outputURLLifetime.components.seconds)))
+        return JSONBody.response(["key": key, "url": url, "expires_at": expires], headers: [.cacheControl: "no-store"])
     }
 
     /// RFC 3339 in, the store's own form out (so that text comparison is time comparison).

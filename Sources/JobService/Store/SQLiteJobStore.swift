@@ -237,8 +237,10 @@ public final class SQLiteJobStore: JobStore {
             let now = Timestamp.now()
             _ = try await self.connection.query("""
                 UPDATE jobs SET state = 'pending', progress = 0, sampled_progress = 0, error_code = NULL, error_message = NULL,
-                    finished_at = NULL, updated_at = ? WHERE id = ?
-                """, [.text(now), .text(id)])
+                    finished_at = NULL, updated_at = ?, last_message_at = ? WHERE id = ?
+                """, [.text(now), .text(now), .text(id)])
+            // (last_message_at: what the earlier copy's workers still report is older, so it
+            // goes into the timeline without undoing the retry.)
             try await self.addEvent(id, kind: "retry_requested", at: now, data: .object(["by": .string(by)]))
             return .resubmitted(body: body)
         }
