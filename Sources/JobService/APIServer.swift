@@ -11,8 +11,6 @@ public struct APISettings: Sendable {
     public var port = 8080
     /// The SQLite file (`DATABASE_URL=sqlite:PATH`, or `TRANSCODER_API_DATABASE`).
     public var databasePath = "transcoder-jobs.sqlite"
-    /// The API's own progress queue, bound to the progress exchange.
-    public var ingestQueue: String?
     public var webhooks = WebhookSettings()
     public init() {}
 
@@ -71,7 +69,7 @@ public enum APIServer {
         // Declared as workers declare them, so jobs posted before any worker starts wait in the queue.
         try await configuration.topology.declare(on: connection)
         let topology = configuration.topology
-        let progressQueue = settings.ingestQueue ?? topology.progressQueue + ".api"
+        let progressQueue = topology.progressQueue + ".api"
         let heartbeatQueue = topology.workersExchange + ".api"
         try await Ingest<ProgressMessage>.declareProgress(progressQueue, on: connection, topology: topology)
         try await Ingest<WorkerHeartbeat>.declareHeartbeats(heartbeatQueue, on: connection, topology: topology)

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import Hummingbird
 import RabbitMQ
@@ -71,7 +70,7 @@ struct JobRoutes {
         asked.removeValue(forKey: "job_id")
         if let metadata { asked["metadata"] = .string(metadata) }
         if let webhookURL { asked["webhook"] = .string("\(webhookURL) \(webhookProgress)") }
-        let fingerprint = SHA256.hash(data: Data(JSONTree.object(asked).text().utf8)).map { String(format: "%02x", $0) }.joined()
+        let fingerprint = Hex.sha256(JSONTree.object(asked).text())
         if fields["job_id"] == nil || fields["job_id"] == .null { fields["job_id"] = .string(UUID().uuidString.lowercased()) }
 
         // The worker's own checks: the same message is accepted here exactly when a worker would run it.

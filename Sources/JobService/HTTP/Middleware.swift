@@ -90,9 +90,7 @@ public enum Tokens {
             .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
-    public static func hash(_ token: String) -> String {
-        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
-    }
+    public static func hash(_ token: String) -> String { Hex.sha256(token) }
 
     /// Creates a token in the store and returns its secret, shown once.
     public static func create(name: String, scope: Scope, in store: any JobStore) async throws -> (APIToken, String) {
@@ -102,4 +100,10 @@ public enum Tokens {
         try await store.insertToken(token, hash: hash(secret))
         return (token, secret)
     }
+}
+
+/// Lower-case hex of digests: token hashes, request fingerprints, webhook signatures.
+enum Hex {
+    static func string(_ bytes: some Sequence<UInt8>) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+    static func sha256(_ text: String) -> String { string(SHA256.hash(data: Data(text.utf8))) }
 }

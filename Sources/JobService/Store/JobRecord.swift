@@ -158,7 +158,7 @@ public struct APIToken: Sendable, Codable, Equatable {
 /// RFC 3339 UTC with milliseconds, as progress messages carry: sorts as text.
 enum Timestamp {
     static func now() -> String { format(Date()) }
-    static func format(_ date: Date) -> String { date.ISO8601Format(.init(includingFractionalSeconds: true)) }
+    static func format(_ date: Date) -> String { ProgressMessage.format(date) }
 }
 
 /// A worker as its heartbeats describe it (`GET /v1/workers`).

@@ -107,7 +107,7 @@ public struct ProgressMessage: Sendable, Equatable, Codable {
         return Array((try? encoder.encode(self)) ?? Data())
     }
 
-    static func format(_ date: Date) -> String {
+    public static func format(_ date: Date) -> String {
         date.ISO8601Format(.init(includingFractionalSeconds: true))
     }
 }
