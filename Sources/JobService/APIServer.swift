@@ -94,6 +94,9 @@ public enum APIServer {
         let storage = s3.bucket.isEmpty || s3.accessKeyId.isEmpty ? nil : S3Client(configuration: s3, logger: Logger(label: "s3"))
         JobRoutes(store: store, submitter: submitter, webhooks: settings.webhooks, storage: storage).register(on: router)
         EventRoutes(store: store).register(on: router)
+        PresetRoutes(store: store).register(on: router)
+        UploadRoutes(storage: storage).register(on: router)
+        DeadLetterRoutes(letters: DeadLetters(connection: connection, topology: topology)).register(on: router)
         router.get("/v1/workers") { _, _ in JSONBody.response(WorkerList(workers: try await store.workers())) }
 
         let app = Application(

@@ -20,6 +20,8 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(help: "Several outputs from one decode: a JSON array as the job's 'outputs' (then --output-key names the manifest).")
     var outputs: String?
     @Option(help: "Job id (default: a new UUID).") var jobID: String?
+    @Option(help: "high, normal or low: a free worker takes high jobs first, low ones last.")
+    var priority: JobPriority = .normal
     @Flag(help: "Show live progress and exit non-zero if the job fails.") var wait = false
     @OptionGroup var config: ConfigOptions
 
@@ -56,7 +58,7 @@ struct SubmitCommand: AsyncParsableCommand {
         let connection = try await AMQPConnection.connect(try AMQPConfiguration(url: configuration.amqpURL))
         let client = JobClient(connection: connection, topology: configuration.topology)
         let stream = wait ? try await client.follow(jobIDs: [job.jobID]) : nil
-        try await client.submit(job)
+        try await client.submit(job, priority: priority)
         print(job.jobID)
         guard let stream else { await connection.close(); return }
 
@@ -93,3 +95,5 @@ struct SubmitCommand: AsyncParsableCommand {
         return (input, "out/\(base)-\(preset ?? "fragment").\(container.rawValue)")
     }
 }
+
+extension JobPriority: ExpressibleByArgument {}

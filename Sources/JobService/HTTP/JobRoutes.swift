@@ -5,7 +5,7 @@ import S3
 import Transcoding
 import TranscodingService
 
-/// `/v1/jobs` and `/v1/presets`. Jobs are checked by the worker's own validator before
+/// `/v1/jobs`. Jobs are checked by the worker's own validator before
 /// they are recorded, recorded before they are published, and answered only once the
 /// broker confirmed them.
 struct JobRoutes {
@@ -27,7 +27,6 @@ struct JobRoutes {
         router.post("/v1/jobs/{id}/cancel") { _, context in try await cancel(context) }
         router.post("/v1/jobs/{id}/retry") { _, context in try await retry(context) }
         router.get("/v1/jobs/{id}/output") { _, context in try await output(context) }
-        router.get("/v1/presets") { _, _ in JSONBody.response(PresetList.current) }
     }
 
     func create(_ request: Request, _ context: APIContext) async throws -> Response {
@@ -61,6 +60,13 @@ struct JobRoutes {
             }
             webhookURL = url
         }
+        var priority = JobPriority.normal
+        if let value = fields.removeValue(forKey: "priority"), value != .null {
+            guard case .string(let name) = value, let parsed = JobPriority(rawValue: name) else {
+                throw APIError(.unprocessableContent, "invalid_job", "priority must be \"high\", \"normal\" or \"low\".")
+            }
+            priority = parsed
+        }
         let key = request.headers[.init("Idempotency-Key")!]
         if let key, key.isEmpty || key.utf8.count > Self.maxIdempotencyKey {
             throw APIError.badRequest("Idempotency-Key must be 1–\(Self.maxIdempotencyKey) bytes.")
@@ -70,9 +76,12 @@ struct JobRoutes {
         asked.removeValue(forKey: "job_id")
         if let metadata { asked["metadata"] = .string(metadata) }
         if let webhookURL { asked["webhook"] = .string("\(webhookURL) \(webhookProgress)") }
+        if priority != .normal { asked["priority"] = .string(priority.rawValue) }
         let fingerprint = Hex.sha256(JSONTree.object(asked).text())
         if fields["job_id"] == nil || fields["job_id"] == .null { fields["job_id"] = .string(UUID().uuidString.lowercased()) }
 
+        let named = fields["preset"]
+        try await PresetRoutes.expand(&fields, store: store)
         // The worker's own checks: the same message is accepted here exactly when a worker would run it.
         let job: JobRequest
         do {
@@ -83,7 +92,8 @@ struct JobRoutes {
         }
         let body = JobClient.body(job)
         let outcome = try await store.create(NewJob(
-            id: job.jobID, inputKey: job.inputKey, outputKey: job.outputKey, preset: job.preset,
+            id: job.jobID, inputKey: job.inputKey, outputKey: job.outputKey,
+            preset: named.flatMap { if case .string(let name) = $0 { name } else { nil } } ?? job.preset, priority: priority,
             body: String(decoding: body, as: UTF8.self), metadata: metadata, idempotencyKey: key, fingerprint: fingerprint,
             webhookURL: webhookURL, webhookProgress: webhookProgress))
         switch outcome {
@@ -91,10 +101,12 @@ struct JobRoutes {
             throw APIError(.conflict, "conflict",
                            "Job '\(record.id)' was already submitted with other fields\(key == nil ? "" : " (same Idempotency-Key)"); use a new job_id or key.")
         case .existing(let record, sameRequest: true):
-            if record.state == .pending { _ = await submitter.publish(id: record.id, body: Array((record.request?.text() ?? "").utf8)) }
+            if record.state == .pending {
+                _ = await submitter.publish(id: record.id, body: Array((record.request?.text() ?? "").utf8), priority: record.priority)
+            }
             return try await respond(record.id, status: .ok)
         case .created(let record):
-            if case .stillPublishing = await submitter.publish(id: record.id, body: body) {
+            if case .stillPublishing = await submitter.publish(id: record.id, body: body, priority: priority) {
                 var error = APIError(.serviceUnavailable, "broker_unavailable",
                                      "The job '\(record.id)' is recorded but the broker has not confirmed it yet; it will be published when the broker is back. Retry with the same job_id or Idempotency-Key to see it.")
                 error.headers[.retryAfter] = "5"
@@ -171,8 +183,8 @@ struct JobRoutes {
         case .unknownMessage:
             throw APIError(.conflict, "not_retryable",
                            "Job '\(id)' was published by another client, so the API does not have its message; use `transcoder dlq replay \(id)`.")
-        case .resubmitted(let body):
-            if case .stillPublishing = await submitter.publish(id: id, body: Array(body.utf8)) {
+        case .resubmitted(let body, let priority):
+            if case .stillPublishing = await submitter.publish(id: id, body: Array(body.utf8), priority: priority) {
                 var error = APIError(.serviceUnavailable, "broker_unavailable",
                                      "Job '\(id)' is pending again but the broker has not confirmed it yet; it will be published when the broker is back.")
                 error.headers[.retryAfter] = "5"
@@ -236,19 +248,4 @@ enum Cursor {
               string.hasPrefix("j"), let seq = Int(string.dropFirst()), seq > 0 else { return nil }
         return seq
     }
-}
-
-/// `GET /v1/presets`: what `transcoder presets` prints, as data.
-struct PresetList: Encodable, Sendable {
-    struct Entry: Encodable, Sendable {
-        var name: String
-        var kind: String
-        var summary: String
-        var container: String?
-    }
-    var presets: [Entry]
-
-    static let current = PresetList(presets:
-        Preset.all.map { Entry(name: $0.name, kind: $0.video == nil ? "audio" : "video", summary: $0.summary, container: $0.container.rawValue) }
-        + Ladder.all.map { Entry(name: $0.name, kind: "ladder", summary: $0.summary, container: nil) })
 }

@@ -62,11 +62,19 @@ struct AuthMiddleware: RouterMiddleware {
         } else if try await required() {
             throw Self.unauthorized("This API needs a bearer token: Authorization: Bearer <token> (`transcoder api token create`).")
         }
-        let needed: Scope = request.method == .get || request.method == .head ? .read : .write
+        let needed = Self.scope(request)
         if let token = context.token, token.scope < needed {
             throw APIError(.forbidden, "forbidden", "Token '\(token.name)' has scope \(token.scope.rawValue); this needs \(needed.rawValue).")
         }
         return try await next(request, context)
+    }
+
+    /// Reading needs `read`; changing jobs `write`; changing what every job may use (user
+    /// presets) or replaying dead letters `admin`.
+    static func scope(_ request: Request) -> Scope {
+        if request.method == .get || request.method == .head { return .read }
+        let path = request.uri.path
+        return path.hasPrefix("/v1/presets") || path.hasPrefix("/v1/dead-letters") ? .admin : .write
     }
 
     private func required() async throws -> Bool {

@@ -27,9 +27,9 @@ final class Submitter: Sendable {
     enum Outcome { case submitted, stillPublishing }
 
     /// Publishes and records the confirm; gives up waiting (not publishing) after ``patience``.
-    func publish(id: String, body: [UInt8]) async -> Outcome {
+    func publish(id: String, body: [UInt8], priority: JobPriority) async -> Outcome {
         guard inFlight.withLock({ $0.insert(id).inserted }) else { return .stillPublishing }
-        let task = Task { await self.submit(id: id, body: body) }
+        let task = Task { await self.submit(id: id, body: body, priority: priority) }
         return await withTaskGroup(of: Bool?.self) { group in
             group.addTask { await task.value }
             group.addTask { [patience] in try? await Task.sleep(for: patience); return nil }
@@ -39,10 +39,10 @@ final class Submitter: Sendable {
         }
     }
 
-    private func submit(id: String, body: [UInt8]) async -> Bool {
+    private func submit(id: String, body: [UInt8], priority: JobPriority) async -> Bool {
         defer { _ = inFlight.withLock { $0.remove(id) } }
         do {
-            try await client.submit(body: body, jobID: id)
+            try await client.submit(body: body, jobID: id, priority: priority)
             try await store.markSubmitted(id)
             return true
         } catch {
@@ -56,7 +56,7 @@ final class Submitter: Sendable {
         do {
             let pending = try await store.pending()
             if !pending.isEmpty { logger.notice("publishing jobs recorded but not confirmed before", metadata: ["count": "\(pending.count)"]) }
-            for job in pending { _ = await publish(id: job.id, body: Array(job.body.utf8)) }
+            for job in pending { _ = await publish(id: job.id, body: Array(job.body.utf8), priority: job.priority) }
         } catch {
             logger.error("could not read pending jobs", metadata: ["error": "\(error)"])
         }

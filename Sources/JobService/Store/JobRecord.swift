@@ -27,6 +27,8 @@ public struct JobRecord: Sendable, Codable, Equatable {
     public var inputKey: String?
     public var outputKey: String?
     public var preset: String?
+    /// The lane it was published to (for other clients' jobs: the lane a worker took it from).
+    public var priority: JobPriority = .normal
     /// The job message as published (API jobs only).
     public var request: JSONTree?
     public var metadata: JSONTree?
@@ -51,7 +53,7 @@ public struct JobRecord: Sendable, Codable, Equatable {
     public var seq: Int = 0
 
     enum CodingKeys: String, CodingKey {
-        case id, state, source, inputKey = "input_key", outputKey = "output_key", preset, request, metadata, progress
+        case id, state, source, inputKey = "input_key", outputKey = "output_key", preset, priority, request, metadata, progress
         case attempt, workerID = "worker_id", fps, etaSeconds = "eta_seconds", outputSize = "output_size"
         case durationSeconds = "duration_seconds", errorCode = "error_code", errorMessage = "error_message"
         case createdAt = "created_at", updatedAt = "updated_at", startedAt = "started_at", finishedAt = "finished_at", events, webhooks
@@ -99,6 +101,7 @@ public struct NewJob: Sendable {
     public var inputKey: String
     public var outputKey: String
     public var preset: String?
+    public var priority: JobPriority = .normal
     /// The job message, exactly as it is published.
     public var body: String
     public var metadata: String?

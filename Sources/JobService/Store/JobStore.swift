@@ -11,7 +11,7 @@ public protocol JobStore: Sendable {
     /// The job's message is confirmed on the broker.
     func markSubmitted(_ id: String) async throws
     /// Jobs recorded but not confirmed on the broker (the API stopped between the two).
-    func pending() async throws -> [(id: String, body: String)]
+    func pending() async throws -> [PendingJob]
     /// Folds one progress message into the job's record and timeline; creates the record
     /// for a job published by another client.
     func apply(_ message: ProgressMessage) async throws
@@ -43,7 +43,22 @@ public protocol JobStore: Sendable {
     func revokeToken(id: String) async throws -> Bool
     func hasActiveTokens() async throws -> Bool
 
+    /// User presets (built-in ones live in the code and are never stored).
+    func presets() async throws -> [UserPreset]
+    func preset(named name: String) async throws -> UserPreset?
+    /// Creates or replaces; true when it was created.
+    func putPreset(_ preset: UserPreset) async throws -> Bool
+    /// False when there was no such preset.
+    func deletePreset(named name: String) async throws -> Bool
+
     func close() async throws
+}
+
+/// A job recorded but not confirmed on the broker.
+public struct PendingJob: Sendable, Equatable {
+    public var id: String
+    public var body: String
+    public var priority: JobPriority
 }
 
 public enum CreateOutcome: Sendable {
@@ -53,7 +68,7 @@ public enum CreateOutcome: Sendable {
 }
 
 public enum ResubmitOutcome: Sendable, Equatable {
-    case resubmitted(body: String)
+    case resubmitted(body: String, priority: JobPriority)
     case notFound
     /// Not final yet, or completed.
     case notAllowed(JobState)

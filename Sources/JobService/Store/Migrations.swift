@@ -90,5 +90,16 @@ enum Migrations {
         CREATE INDEX jobs_input_key ON jobs (input_key);
         CREATE INDEX jobs_output_key ON jobs (output_key);
         """,
+        // 5: each job's priority lane; user presets.
+        """
+        ALTER TABLE jobs ADD COLUMN priority TEXT NOT NULL DEFAULT 'normal';
+        CREATE TABLE presets (
+            name TEXT PRIMARY KEY,
+            description TEXT,
+            definition TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        """,
     ]
 }

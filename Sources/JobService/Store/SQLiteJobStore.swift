@@ -78,11 +78,11 @@ public final class SQLiteJobStore: JobStore {
             let now = Timestamp.now()
             _ = try await self.connection.query("""
                 INSERT INTO jobs (id, idempotency_key, fingerprint, state, source, input_key, output_key, preset, body,
-                                  metadata, created_at, updated_at, webhook_url, webhook_progress)
-                VALUES (?, ?, ?, 'pending', 'api', ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                  metadata, created_at, updated_at, webhook_url, webhook_progress, priority)
+                VALUES (?, ?, ?, 'pending', 'api', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, [.text(job.id), Self.opt(job.idempotencyKey), .text(job.fingerprint), .text(job.inputKey),
                       .text(job.outputKey), Self.opt(job.preset), .text(job.body), Self.opt(job.metadata), .text(now), .text(now),
-                      Self.opt(job.webhookURL), .integer(job.webhookProgress ? 1 : 0)])
+                      Self.opt(job.webhookURL), .integer(job.webhookProgress ? 1 : 0), .text(job.priority.rawValue)])
             try await self.addEvent(job.id, kind: "created", at: now, data: .object(["source": .string("api")]))
             let row = try await self.connection.query("SELECT * FROM jobs WHERE id = ?", [.text(job.id)])
             return .created(Self.record(row[0]))
@@ -99,10 +99,10 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
-    public func pending() async throws -> [(id: String, body: String)] {
-        try await query("SELECT id, body FROM jobs WHERE state = 'pending' ORDER BY seq").compactMap { row in
+    public func pending() async throws -> [PendingJob] {
+        try await query("SELECT id, body, priority FROM jobs WHERE state = 'pending' ORDER BY seq").compactMap { row in
             guard let id = row.column("id")?.string, let body = row.column("body")?.string else { return nil }
-            return (id, body)
+            return PendingJob(id: id, body: body, priority: JobPriority(rawValue: row.column("priority")?.string ?? "") ?? .normal)
         }
     }
 
@@ -114,10 +114,10 @@ public final class SQLiteJobStore: JobStore {
             if row == nil {
                 // Published by another client: the record starts with its first progress message.
                 _ = try await self.connection.query("""
-                    INSERT INTO jobs (id, state, source, input_key, created_at, updated_at)
-                    VALUES (?, ?, 'broker', ?, ?, ?)
+                    INSERT INTO jobs (id, state, source, input_key, created_at, updated_at, priority)
+                    VALUES (?, ?, 'broker', ?, ?, ?, ?)
                     """, [.text(id), .text(message.state.rawValue), Self.opt(message.inputKey), .text(message.timestamp),
-                          .text(Timestamp.now())])
+                          .text(Timestamp.now()), .text((message.priority ?? .normal).rawValue)])
                 try await self.addEvent(id, kind: "created", at: message.timestamp, data: .object(["source": .string("broker")]))
                 row = try await self.connection.query("SELECT * FROM jobs WHERE id = ?", [.text(id)]).first
             }
@@ -137,7 +137,7 @@ public final class SQLiteJobStore: JobStore {
             _ = try await self.connection.query("""
                 UPDATE jobs SET state = ?, progress = ?, attempt = COALESCE(?, attempt), worker_id = ?,
                     fps = ?, eta_seconds = ?, started_at = COALESCE(?, started_at),
-                    input_key = COALESCE(input_key, ?),
+                    input_key = COALESCE(input_key, ?), priority = COALESCE(?, priority),
                     output_key = CASE WHEN ? IS NOT NULL THEN ? ELSE output_key END,
                     output_size = COALESCE(?, output_size), duration_seconds = COALESCE(?, duration_seconds),
                     error_code = ?, error_message = ?,
@@ -147,7 +147,7 @@ public final class SQLiteJobStore: JobStore {
                 """, [
                     .text(message.state.rawValue), .float(message.progress), Self.opt(message.attempt), .text(message.workerID),
                     Self.opt(message.fps), Self.opt(message.etaSeconds), Self.opt(message.startedAt),
-                    Self.opt(message.inputKey),
+                    Self.opt(message.inputKey), Self.opt(message.priority?.rawValue),
                     Self.opt(message.outputKey), Self.opt(message.outputKey),
                     Self.opt(message.outputSize.map { Int($0) }), Self.opt(message.durationSeconds),
                     failing ? Self.opt(message.errorCode?.rawValue) : .null, failing ? Self.opt(message.errorMessage) : .null,
@@ -228,7 +228,7 @@ public final class SQLiteJobStore: JobStore {
 
     public func resubmit(_ id: String, by: String) async throws -> ResubmitOutcome {
         try await transaction {
-            guard let row = try await self.connection.query("SELECT state, body FROM jobs WHERE id = ?", [.text(id)]).first else {
+            guard let row = try await self.connection.query("SELECT state, body, priority FROM jobs WHERE id = ?", [.text(id)]).first else {
                 return .notFound
             }
             let state = JobState(rawValue: row.column("state")?.string ?? "") ?? .pending
@@ -242,7 +242,7 @@ public final class SQLiteJobStore: JobStore {
             // (last_message_at: what the earlier copy's workers still report is older, so it
             // goes into the timeline without undoing the retry.)
             try await self.addEvent(id, kind: "retry_requested", at: now, data: .object(["by": .string(by)]))
-            return .resubmitted(body: body)
+            return .resubmitted(body: body, priority: JobPriority(rawValue: row.column("priority")?.string ?? "") ?? .normal)
         }
     }
 
@@ -359,6 +359,39 @@ public final class SQLiteJobStore: JobStore {
         !(try await query("SELECT 1 FROM api_tokens WHERE revoked_at IS NULL LIMIT 1")).isEmpty
     }
 
+    // MARK: Presets
+
+    public func presets() async throws -> [UserPreset] {
+        try await query("SELECT * FROM presets ORDER BY name").compactMap(Self.preset)
+    }
+
+    public func preset(named name: String) async throws -> UserPreset? {
+        try await query("SELECT * FROM presets WHERE name = ?", [.text(name)]).first.flatMap(Self.preset)
+    }
+
+    public func putPreset(_ preset: UserPreset) async throws -> Bool {
+        try await transaction {
+            let existed = !(try await self.connection.query("SELECT 1 FROM presets WHERE name = ?", [.text(preset.name)])).isEmpty
+            _ = try await self.connection.query("""
+                INSERT INTO presets (name, description, definition, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (name) DO UPDATE SET description = excluded.description, definition = excluded.definition,
+                    updated_at = excluded.updated_at
+                """, [.text(preset.name), Self.opt(preset.description), .text(preset.definition.text()),
+                      .text(preset.createdAt), .text(preset.updatedAt)])
+            return !existed
+        }
+    }
+
+    public func deletePreset(named name: String) async throws -> Bool {
+        !(try await query("DELETE FROM presets WHERE name = ? RETURNING name", [.text(name)])).isEmpty
+    }
+
+    static func preset(_ row: SQLiteRow) -> UserPreset? {
+        guard let name = row.column("name")?.string, let definition = JSONTree.parse(row.column("definition")?.string) else { return nil }
+        return UserPreset(name: name, description: row.column("description")?.string, definition: definition,
+                          createdAt: row.column("created_at")?.string ?? "", updatedAt: row.column("updated_at")?.string ?? "")
+    }
+
     public func close() async throws { try await connection.close() }
 
     // MARK: Rows
@@ -379,7 +412,7 @@ public final class SQLiteJobStore: JobStore {
         return JobRecord(
             id: text("id") ?? "", state: JobState(rawValue: text("state") ?? "") ?? .pending, source: text("source") ?? "api",
             inputKey: text("input_key"), outputKey: text("output_key"), preset: text("preset"),
-            request: JSONTree.parse(text("body")), metadata: JSONTree.parse(text("metadata")),
+            priority: JobPriority(rawValue: text("priority") ?? "") ?? .normal, request: JSONTree.parse(text("body")), metadata: JSONTree.parse(text("metadata")),
             progress: double("progress") ?? 0, attempt: int("attempt"), workerID: text("worker_id"), fps: double("fps"),
             etaSeconds: double("eta_seconds"), outputSize: int("output_size").map(Int64.init),
             durationSeconds: double("duration_seconds"), errorCode: text("error_code"), errorMessage: text("error_message"),

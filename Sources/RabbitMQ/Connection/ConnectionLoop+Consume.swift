@@ -8,14 +8,16 @@ extension ConnectionLoop {
         case reject(requeue: Bool)
     }
 
-    /// Opens a channel with `basic.qos(prefetch)` and starts the consumer on it.
+    /// Opens a channel with `basic.qos(prefetch)` and starts the consumer on it (a puller's
+    /// channel is only opened).
     func startConsumer(_ record: ConsumerRecord) throws(AMQPError) {
         let ch = allocateChannel()
-        let what = "consuming from queue '\(record.queue)'"
+        let what = record.pull ? "opening a channel for basic.get" : "consuming from queue '\(record.queue)'"
         try rpc(channel: ch, what) { h throws(RPCFailure) in
             let arena = CArena()
             amqp_channel_open(h.state, ch)
             try h.check(amqp_get_rpc_reply(h.state), what)
+            if record.pull { return }
             amqp_basic_qos(h.state, ch, 0, record.prefetch, 0)
             try h.check(amqp_get_rpc_reply(h.state), "\(what) (basic.qos)")
             amqp_basic_consume(h.state, ch, arena.bytes(record.queue), arena.bytes(record.tag), 0, 0, 0,
@@ -47,6 +49,10 @@ extension ConnectionLoop {
         guard let cc = consumerChannels.values.first(where: { $0.record === record }) else { return }
         cc.cancelled = true
         let ch = cc.channel
+        if record.pull {
+            if cc.outstanding <= 0 { closeConsumerChannel(ch) }
+            return
+        }
         do {
             try rpc(channel: ch, "cancelling consumer '\(tag)'") { h throws(RPCFailure) in
                 let arena = CArena()
@@ -57,6 +63,37 @@ extension ConnectionLoop {
             logger.debug("amqp cancel: \(error.message)")
         }
         if cc.outstanding <= 0 { closeConsumerChannel(ch) }
+    }
+
+    /// One message of `queue` by basic.get (manual ack), or nil when it is empty. The
+    /// puller's channel is reopened first if the broker closed it (a get on a missing queue).
+    func get(_ record: ConsumerRecord, queue: String) throws(AMQPError) -> AMQPDelivery? {
+        if consumerChannels.values.first(where: { $0.record === record }) == nil { try startConsumer(record) }
+        guard let cc = consumerChannels.values.first(where: { $0.record === record }) else {
+            throw AMQPError(.connectionClosed, "basic.get from queue '\(queue)': no channel")
+        }
+        let ch = cc.channel
+        let what = "basic.get from queue '\(queue)'"
+        let got = try rpc(channel: ch, what) { h throws(RPCFailure) -> (UInt64, Bool, String, String, MessageProperties, [UInt8])? in
+            let arena = CArena()
+            let reply = amqp_basic_get(h.state, ch, arena.bytes(queue), 0)
+            try h.check(reply, what)
+            guard reply.reply.id == CRMQ_BASIC_GET_OK else { return nil }
+            let ok = reply.reply.decoded.assumingMemoryBound(to: amqp_basic_get_ok_t.self).pointee
+            // Copied before reading the content, which may reuse the channel's buffers.
+            let head = (ok.delivery_tag, ok.redelivered != 0, ok.exchange.string, ok.routing_key.string)
+            var message = amqp_message_t()
+            try h.check(amqp_read_message(h.state, ch, &message, 0), what)
+            defer { amqp_destroy_message(&message) }
+            let body = message.body.len > 0 && message.body.bytes != nil
+                ? Array(UnsafeRawBufferPointer(start: message.body.bytes, count: message.body.len)) : []
+            return (head.0, head.1, head.2, head.3, MessageProperties(message.properties), body)
+        }
+        guard let (tag, redelivered, exchange, routingKey, properties, body) = got else { return nil }
+        cc.delivered(tag)
+        return AMQPDelivery(body: body, properties: properties, exchange: exchange, routingKey: routingKey,
+                            redelivered: redelivered, deliveryTag: tag, consumerTag: record.tag,
+                            token: DeliveryToken(loop: self, record: record, channel: ch, epoch: cc.epoch, deliveryTag: tag))
     }
 
     func brokerCancelled(channel ch: amqp_channel_t, tag: String) {

@@ -14,6 +14,8 @@ final class ConsumerRecord: Sendable {
     let queue: String
     let prefetch: UInt16
     let arguments: AMQPTable
+    /// A puller (``AMQPPuller``): its channel takes messages by basic.get, never consumes.
+    let pull: Bool
     /// Batches: one wake-up of the consuming task per frame burst, not per message.
     let continuation: AsyncThrowingStream<[AMQPDelivery], Error>.Continuation
     /// Epoch of the channel currently consuming (0 while there is none): the iterator skips
@@ -21,9 +23,10 @@ final class ConsumerRecord: Sendable {
     let liveEpoch = Atomic<UInt64>(0)
     let leftover = Mutex(Leftover())
 
-    init(tag: String, queue: String, prefetch: UInt16, arguments: AMQPTable,
+    init(tag: String, queue: String, prefetch: UInt16, arguments: AMQPTable, pull: Bool = false,
          continuation: AsyncThrowingStream<[AMQPDelivery], Error>.Continuation) {
         self.tag = tag
+        self.pull = pull
         self.queue = queue
         self.prefetch = prefetch
         self.arguments = arguments

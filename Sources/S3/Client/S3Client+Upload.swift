@@ -121,7 +121,9 @@ extension S3Client {
         }
     }
 
-    func createMultipartUpload(key: String, contentType: String?) async throws -> String {
+    /// Starts a multipart upload; returns its upload id (also for clients uploading the
+    /// parts through presigned URLs).
+    public func createMultipartUpload(key: String, contentType: String?) async throws -> String {
         var request = S3Request(.POST, key: key, query: [("uploads", "")])
         if let contentType { request.headers.append(("Content-Type", contentType)) }
         return try await perform(request) { response in
@@ -130,7 +132,8 @@ extension S3Client {
         }
     }
 
-    func completeMultipartUpload(key: String, uploadId: String, etags: [String]) async throws {
+    /// Joins the parts, given their ETags in part order.
+    public func completeMultipartUpload(key: String, uploadId: String, etags: [String]) async throws {
         var request = S3Request(.POST, key: key, query: [("uploadId", uploadId)])
         request.setBytes(Array(S3XML.completeMultipartBody(etags: etags).utf8))
         request.timeout = .minutes(10)

@@ -85,8 +85,10 @@ public final class S3Client: Sendable {
     }
 
     /// A URL anyone can use with plain HTTP until it expires; keep it secret like a password.
-    public func presignedURL(method: String, key: String, expires: Duration, date: Date = Date()) -> String {
-        let request = S3SigningRequest(method: method.uppercased(), host: endpoint.host, path: path(for: key))
+    /// `query`: parameters the URL is for (`partNumber` and `uploadId` of an upload part).
+    public func presignedURL(method: String, key: String, query: [(name: String, value: String)] = [],
+                             expires: Duration, date: Date = Date()) -> String {
+        let request = S3SigningRequest(method: method.uppercased(), host: endpoint.host, path: path(for: key), query: query)
         let presigned = signer.presign(request, expires: Int(expires.components.seconds), date: date)
         return endpoint.base + request.path + "?" + presigned.queryString
     }

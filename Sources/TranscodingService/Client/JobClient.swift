@@ -12,17 +12,19 @@ public struct JobClient: Sendable {
     }
 
     /// Publishes a job (persistent, confirmed) the way the seed's clients do: default
-    /// exchange, routing key = the jobs queue. `mandatory` makes a missing queue an error.
-    public func submit(_ job: JobRequest) async throws {
-        try await submit(body: Self.body(job), jobID: job.jobID)
+    /// exchange, routing key = the jobs queue of its priority (normal: the seed's queue).
+    /// `mandatory` makes a missing queue an error.
+    public func submit(_ job: JobRequest, priority: JobPriority = .normal) async throws {
+        try await submit(body: Self.body(job), jobID: job.jobID, priority: priority)
     }
 
     /// Publishes a job message already encoded (by ``body(_:)``).
-    public func submit(body: [UInt8], jobID: String) async throws {
+    public func submit(body: [UInt8], jobID: String, priority: JobPriority = .normal) async throws {
         let properties = MessageProperties(contentType: "application/json",
                                            headers: [Topology.submittedAtHeader: .int(CancelRequest.milliseconds(Date()))],
                                            messageId: jobID)
-        try await connection.publish(body, routingKey: topology.jobsQueue, properties: properties, mandatory: true)
+        try await connection.publish(body, routingKey: topology.jobsQueue(priority), properties: properties,
+                                     mandatory: true)
     }
 
     /// Asks every worker to cancel the job: a running attempt stops, a waiting copy never starts.

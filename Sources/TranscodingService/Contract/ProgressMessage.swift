@@ -31,6 +31,8 @@ public struct ProgressMessage: Sendable, Equatable, Codable {
     /// `queued` only: the job's input, so that readers who never saw the job (the API's
     /// store, for jobs other clients published) know what it is about.
     public var inputKey: String?
+    /// `queued` only: the lane the job was taken from (absent on workers before 0.6).
+    public var priority: JobPriority?
     public var fps: Double?
     public var etaSeconds: Double?
     // Transcoding only: what is done in media terms, the only advance while the duration is unknown.
@@ -59,7 +61,7 @@ public struct ProgressMessage: Sendable, Equatable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case jobID = "job_id", progress, state, workerID = "worker_id", timestamp
-        case startedAt = "started_at", attempt, inputKey = "input_key", fps, etaSeconds = "eta_seconds", frames, positionSeconds = "position_seconds"
+        case startedAt = "started_at", attempt, inputKey = "input_key", priority, fps, etaSeconds = "eta_seconds", frames, positionSeconds = "position_seconds"
         case outputKey = "output_key", outputSize = "output_size", durationSeconds = "duration_seconds"
         case errorCode = "error_code", errorMessage = "error_message", retryInSeconds = "retry_in_seconds", outputs
     }
@@ -87,6 +89,7 @@ public struct ProgressMessage: Sendable, Equatable, Codable {
         try c.encodeIfPresent(startedAt, forKey: .startedAt)
         try c.encodeIfPresent(attempt, forKey: .attempt)
         try c.encodeIfPresent(inputKey, forKey: .inputKey)
+        try c.encodeIfPresent(priority, forKey: .priority)
         try c.encodeIfPresent(fps, forKey: .fps)
         try c.encodeIfPresent(etaSeconds, forKey: .etaSeconds)
         try c.encodeIfPresent(frames, forKey: .frames)

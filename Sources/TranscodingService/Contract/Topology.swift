@@ -2,7 +2,7 @@ import RabbitMQ
 
 /// The queues a worker declares at start (idempotently; every worker declares the same).
 ///
-/// - Jobs: a durable quorum queue, so that even the seed's non-persistent publishes
+/// - Jobs: one lane per ``JobPriority`` (normal is the seed's queue), each a durable quorum queue, so that even the seed's non-persistent publishes
 ///   survive a broker restart. Jobs that fail are republished to the dead-letter queue with
 ///   their reason in headers and then acked; a job whose deliveries reach the limit
 ///   (workers crashed on it) is dead-lettered by the broker itself (x-death reason
@@ -36,11 +36,30 @@ public struct Topology: Sendable, Equatable {
         self.progressMaxLength = progressMaxLength
     }
 
+    /// The jobs queue (lane) of one priority: `normal` is `jobsQueue` itself, the others
+    /// add a suffix (`transcoding_jobs.high`, `transcoding_jobs.low`).
+    public func jobsQueue(_ priority: JobPriority) -> String {
+        priority == .normal ? jobsQueue : jobsQueue + "." + priority.rawValue
+    }
+    /// Every lane, highest priority first.
+    public var jobsQueues: [String] { JobPriority.descending.map(jobsQueue) }
+    /// The priority whose lane `queue` is (nil for any other queue).
+    public func priority(ofQueue queue: String) -> JobPriority? {
+        JobPriority.allCases.first { jobsQueue($0) == queue }
+    }
+
     public var deadLetterQueue: String { jobsQueue + ".dead" }
     /// The delay queue of one backoff tier, named by its delay: workers with other retry
-    /// settings declare other queues instead of clashing on one.
-    public func retryQueue(tier: Duration) -> String { jobsQueue + ".retry.\(tier.components.seconds)s" }
-    public var retryQueues: [String] { FailurePolicy.tiers(retry).map(retryQueue) }
+    /// settings declare other queues instead of clashing on one. Each lane has its own, so
+    /// that a retried job comes back at its own priority.
+    public func retryQueue(tier: Duration, priority: JobPriority = .normal) -> String {
+        jobsQueue(priority) + ".retry.\(tier.components.seconds)s"
+    }
+    /// The normal lane's delay queues.
+    public var retryQueues: [String] { retryQueues(.normal) }
+    public func retryQueues(_ priority: JobPriority) -> [String] {
+        FailurePolicy.tiers(retry).map { retryQueue(tier: $0, priority: priority) }
+    }
     /// Where final progress messages go when they expire or overflow unread.
     public var resultsQueue: String { progressQueue + ".results" }
     var progressOverflowExchange: String { progressQueue + ".overflow" }
@@ -77,8 +96,9 @@ public struct Topology: Sendable, Equatable {
     }
     public var deadLetterNotifyQueue: String { jobsQueue + ".dead.notify" }
 
-    var jobs: QueueSpec {
-        QueueSpec(name: jobsQueue, arguments: [
+    var jobs: QueueSpec { jobs(.normal) }
+    func jobs(_ priority: JobPriority) -> QueueSpec {
+        QueueSpec(name: jobsQueue(priority), arguments: [
             "x-queue-type": .string("quorum"),
             "x-delivery-limit": .int(Int64(deliveryLimit)),
             "x-dead-letter-exchange": .string(deadLetterExchange),
@@ -95,12 +115,12 @@ public struct Topology: Sendable, Equatable {
             "x-dead-letter-exchange": .string(progressOverflowExchange),
         ])
     }
-    func retrySpec(tier: Duration) -> QueueSpec {
+    func retrySpec(tier: Duration, priority: JobPriority) -> QueueSpec {
         let ms = tier.components.seconds * 1000 + tier.components.attoseconds / 1_000_000_000_000_000
-        return QueueSpec(name: retryQueue(tier: tier), arguments: [
+        return QueueSpec(name: retryQueue(tier: tier, priority: priority), arguments: [
             "x-message-ttl": .int(ms),
             "x-dead-letter-exchange": .string(""),
-            "x-dead-letter-routing-key": .string(jobsQueue),
+            "x-dead-letter-routing-key": .string(jobsQueue(priority)),
         ])
     }
     var results: QueueSpec {
@@ -115,10 +135,14 @@ public struct Topology: Sendable, Equatable {
         _ = try await connection.declare(queue: QueueSpec(name: deadLetterNotifyQueue, arguments: ["x-queue-type": .string("quorum")]))
         try await connection.bind(BindingSpec(queue: deadLetterQueue, exchange: deadLetterExchange))
         try await connection.bind(BindingSpec(queue: deadLetterNotifyQueue, exchange: deadLetterExchange))
-        _ = try await connection.declare(queue: jobs)
+        for priority in JobPriority.descending {
+            _ = try await connection.declare(queue: jobs(priority))
+            for tier in FailurePolicy.tiers(retry) {
+                _ = try await connection.declare(queue: retrySpec(tier: tier, priority: priority))
+            }
+        }
         _ = try await connection.declare(queue: cancels)
         try await connection.declare(exchange: ExchangeSpec(name: workersExchange, kind: .fanout))
-        for tier in FailurePolicy.tiers(retry) { _ = try await connection.declare(queue: retrySpec(tier: tier)) }
         try await connection.declare(exchange: ExchangeSpec(name: progressOverflowExchange, kind: .headers))
         _ = try await connection.declare(queue: results)
         try await connection.bind(BindingSpec(queue: resultsQueue, exchange: progressOverflowExchange, routingKey: "",

@@ -71,7 +71,7 @@ final class ProgressReporter: Sendable {
             var m = ProgressMessage(jobID: base.jobID, progress: overall, state: stage, workerID: base.workerID,
                                 startedAt: nil, attempt: base.attempt)
             m.startedAt = base.startedAt
-            if stage == .queued { m.inputKey = base.inputKey }
+            if stage == .queued { m.inputKey = base.inputKey; m.priority = base.priority }
             m.fps = fps.flatMap { $0.isFinite ? ($0 * 10).rounded() / 10 : nil }
             m.etaSeconds = eta.flatMap { $0.isFinite && $0 >= 0 ? $0.rounded() : nil }
             m.frames = frames

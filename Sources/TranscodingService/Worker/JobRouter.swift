@@ -12,10 +12,11 @@ struct JobRouter: Sendable {
         self.topology = topology
     }
 
-    /// Into the delay queue of `tier`; the broker dead-letters it back into the jobs queue
-    /// when its per-message TTL (`properties.expiration`) runs out.
-    func retry(_ body: [UInt8], properties: MessageProperties, tier: Duration) async throws {
-        try await connection.publish(body, routingKey: topology.retryQueue(tier: tier), properties: properties)
+    /// Into the delay queue of `tier` of its lane; the broker dead-letters it back into the
+    /// lane when its per-message TTL (`properties.expiration`) runs out.
+    func retry(_ body: [UInt8], properties: MessageProperties, tier: Duration, priority: JobPriority) async throws {
+        try await connection.publish(body, routingKey: topology.retryQueue(tier: tier, priority: priority),
+                                     properties: properties)
     }
 
     func deadLetter(_ body: [UInt8], properties: MessageProperties) async throws {

@@ -6,7 +6,7 @@ import RabbitMQ
 extension Worker {
     /// One delivery from start to settlement. Never throws: every outcome ends in an ack
     /// (completed, or failed and dead-lettered) or a requeue (shutdown).
-    func handle(_ delivery: AMQPDelivery, publisher: ProgressPublisher, router: JobRouter) async {
+    func handle(_ delivery: AMQPDelivery, priority: JobPriority, publisher: ProgressPublisher, router: JobRouter) async {
         inFlight.enter()
         defer { inFlight.leave() }
         let clock = ContinuousClock()
@@ -25,8 +25,8 @@ extension Worker {
             logger[metadataKey: "job.id"] = "\(error.jobID ?? "-")"
             let message = ProgressMessage(jobID: error.jobID, progress: 0, state: .queued,
                                           workerID: configuration.workerID, attempt: attempt).failing(error)
-            await settleFailure(delivery, failure: error, message: message, attempt: attempt, publisher: publisher,
-                                router: router, logger: logger)
+            await settleFailure(delivery, priority: priority, failure: error, message: message, attempt: attempt,
+                                publisher: publisher, router: router, logger: logger)
             return
         }
         logger[metadataKey: "job.id"] = "\(job.jobID)"
@@ -51,6 +51,7 @@ extension Worker {
         var base = ProgressMessage(jobID: job.jobID, progress: 0, state: .queued, workerID: configuration.workerID,
                                    startedAt: Date(), attempt: attempt)
         base.inputKey = job.inputKey
+        base.priority = priority
         let reporter = ProgressReporter(base: base, publisher: publisher.publish, logger: logger)
         heartbeats.add(job.jobID, reporter)
         defer { heartbeats.remove(job.jobID) }
@@ -82,7 +83,8 @@ extension Worker {
             outcome = .failed
         } catch let failure as JobFailure where !Task.isCancelled {
             await reporter.close()
-            await settleFailure(delivery, failure: failure, message: reporter.final(.failed).failing(failure), attempt: attempt,
+            await settleFailure(delivery, priority: priority, failure: failure,
+                                message: reporter.final(.failed).failing(failure), attempt: attempt,
                                 publisher: publisher, router: router, logger: logger)
             outcome = .failed
         } catch {
@@ -117,7 +119,7 @@ extension Worker {
     /// queue, anything else to the dead-letter queue with its reason; then the delivery is
     /// acked. If the copy cannot be made, a retry is requeued and a dead letter rejected
     /// (the broker dead-letters it), so the job is never lost.
-    func settleFailure(_ delivery: AMQPDelivery, failure: JobFailure, message: ProgressMessage, attempt: Int,
+    func settleFailure(_ delivery: AMQPDelivery, priority: JobPriority, failure: JobFailure, message: ProgressMessage, attempt: Int,
                        publisher: ProgressPublisher, router: JobRouter, logger: Logger) async {
         let topology = configuration.topology
         var properties = delivery.properties
@@ -139,7 +141,7 @@ extension Worker {
             properties.expiration = String(ms)
             do {
                 try? await publisher.publishFinal(retrying, logger: logger)
-                try await router.retry(delivery.body, properties: properties, tier: tier)
+                try await router.retry(delivery.body, properties: properties, tier: tier, priority: priority)
                 try await delivery.ack()
             } catch {
                 try? await delivery.nack(requeue: true)
@@ -158,7 +160,7 @@ extension Worker {
         properties.headers[Topology.failureMessageHeader] = .string(failure.message)
         properties.headers["x-failed-by"] = .string(configuration.workerID)
         properties.headers["x-failed-at"] = .string(message.timestamp)
-        properties.headers["x-original-queue"] = .string(topology.jobsQueue)
+        properties.headers["x-original-queue"] = .string(topology.jobsQueue(priority))
         if attempt > 1 { properties.headers[Topology.attemptsHeader] = .int(Int64(attempt)) }
         do {
             try await router.deadLetter(delivery.body, properties: properties)

@@ -10,7 +10,8 @@ import Transcoding
 /// The `transcoder worker` service: consumes jobs, runs them, reports progress, settles
 /// each delivery only once its outcome is stored and reported.
 ///
-/// At most `concurrency` jobs run at once (the consumer's prefetch). On graceful shutdown
+/// At most `concurrency` jobs run at once: a slot that frees takes the next job of the
+/// highest priority lane (``JobFeed``). On graceful shutdown
 /// (SIGTERM) it stops taking jobs, lets those it holds finish for `gracePeriod`, then
 /// cancels the rest, which go back to the queue.
 public final class Worker: Service {
@@ -74,7 +75,6 @@ public final class Worker: Service {
         try await configuration.topology.declare(on: amqp)
         let publisher = ProgressPublisher(connection: amqp, topology: configuration.topology)
         let router = JobRouter(connection: amqp, topology: configuration.topology)
-        let prefetch = UInt16(configuration.concurrency)
         // Every cancel so far is known before the first job is taken.
         let cancelStream = try await cancels.start(on: amqp, topology: configuration.topology)
         let following = Task { await cancels.follow(cancelStream, logger: logger) }
@@ -83,12 +83,12 @@ public final class Worker: Service {
             logger.warning("cancel stream not read to its end within 60 s; taking jobs anyway",
                            metadata: ["stream": "\(configuration.topology.cancelStream)"])
         }
-        let jobs = try await amqp.consume(queue: configuration.topology.jobsQueue, prefetch: prefetch,
-                                          consumerTag: "transcoder-\(configuration.workerID)")
+        let feed = JobFeed(puller: try await amqp.puller(), topology: configuration.topology,
+                           slots: configuration.concurrency, logger: logger)
         let notices = try await amqp.consume(queue: configuration.topology.deadLetterNotifyQueue, prefetch: 1)
         logger.info("worker ready", metadata: [
             "worker.id": "\(configuration.workerID)", "concurrency": "\(configuration.concurrency)",
-            "queue": "\(configuration.topology.jobsQueue)", "amqp": "\(amqp.configuration)",
+            "queues": "\(configuration.topology.jobsQueues.joined(separator: ","))", "amqp": "\(amqp.configuration)",
             "s3": "\(configuration.s3)",
         ])
 
@@ -96,16 +96,16 @@ public final class Worker: Service {
             group.addTask { await self.reportDeliveryLimits(notices, publisher: publisher) }
             group.addTask { await self.heartbeats.run(on: amqp, self.configuration, logger: self.logger) }
             await withGracefulShutdownHandler {
-                do {
-                    for try await delivery in jobs {
-                        group.addTask { await self.handle(delivery, publisher: publisher, router: router) }
+                await feed.run { delivery, priority in
+                    group.addTask {
+                        await self.handle(delivery, priority: priority, publisher: publisher, router: router)
+                        feed.release()
                     }
-                } catch {
-                    logger.error("job consumer ended", metadata: ["error": "\(error)"])
                 }
             } onGracefulShutdown: {
                 self.heartbeats.markStopping()
-                Task { await jobs.cancel(); await notices.cancel() }
+                feed.stop()
+                Task { await notices.cancel() }
             }
             await notices.cancel()
             await drain()
