@@ -135,9 +135,10 @@ final class World: Sendable {
         try? await storage.deleteBucket()
         try? await storage.shutdown()
         if topology != Topology() {
-            for queue in [topology.jobsQueue, topology.deadLetterQueue, topology.deadLetterNotifyQueue,
+            for queue in [topology.deadLetterQueue, topology.deadLetterNotifyQueue,
                           topology.progressQueue, topology.resultsQueue, topology.progressQueue + ".api",
-                          topology.cancelStream, topology.workersExchange + ".api"] + topology.retryQueues {
+                          topology.cancelStream, topology.workersExchange + ".api"] + topology.jobsQueues
+                + JobPriority.allCases.flatMap(topology.retryQueues) {
                 _ = try? await connection.deleteQueue(queue)
             }
         }
