@@ -12,6 +12,9 @@ public struct APISettings: Sendable {
     /// The SQLite file (`DATABASE_URL=sqlite:PATH`, or `TRANSCODER_API_DATABASE`).
     public var databasePath = "transcoder-jobs.sqlite"
     public var webhooks = WebhookSettings()
+    /// The storage endpoint as clients reach it, for presigned URLs (SigV4 signs the host);
+    /// nil: the workers' `AWS_S3_ENDPOINT_URL`.
+    public var publicStorageURL: String?
     public init() {}
 
     /// Where a job store lives, from `DATABASE_URL` (a `sqlite:` URL or a path).
@@ -89,13 +92,18 @@ public enum APIServer {
         router.get("/openapi.yaml") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: document)))
         }
-        // Presigning needs no network: a client only when the workers' storage settings are here.
+        // Storage only when the workers' storage settings are here; URLs for clients are signed
+        // for the endpoint they reach (TRANSCODER_API_STORAGE_URL), calls go to the workers' one.
         let s3 = configuration.s3
-        let storage = s3.bucket.isEmpty || s3.accessKeyId.isEmpty ? nil : S3Client(configuration: s3, logger: Logger(label: "s3"))
-        JobRoutes(store: store, submitter: submitter, webhooks: settings.webhooks, storage: storage).register(on: router)
+        let configured = !s3.bucket.isEmpty && !s3.accessKeyId.isEmpty
+        let storage = configured ? S3Client(configuration: s3, logger: Logger(label: "s3")) : nil
+        var publicS3 = s3
+        if let url = settings.publicStorageURL { publicS3.endpoint = url }
+        let presigner = configured ? (settings.publicStorageURL == nil ? storage : S3Client(configuration: publicS3, logger: Logger(label: "s3"))) : nil
+        JobRoutes(store: store, submitter: submitter, webhooks: settings.webhooks, storage: presigner).register(on: router)
         EventRoutes(store: store).register(on: router)
         PresetRoutes(store: store).register(on: router)
-        UploadRoutes(storage: storage).register(on: router)
+        UploadRoutes(storage: storage, presigner: presigner).register(on: router)
         DeadLetterRoutes(letters: DeadLetters(connection: connection, topology: topology)).register(on: router)
         router.get("/v1/workers") { _, _ in JSONBody.response(WorkerList(workers: try await store.workers())) }
 
@@ -113,10 +121,12 @@ public enum APIServer {
             try await app.runService()
         } catch {
             try? await storage?.shutdown()
+            if presigner !== storage { try? await presigner?.shutdown() }
             await connection.close()
             throw error
         }
         try? await storage?.shutdown()
+        if presigner !== storage { try? await presigner?.shutdown() }
         await connection.close()
     }
 }

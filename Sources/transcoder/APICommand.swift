@@ -55,6 +55,12 @@ struct APICommand: AsyncParsableCommand {
                 }
                 settings.webhooks.retryDelay = .seconds(seconds)
             }
+            if let url = environment["TRANSCODER_API_STORAGE_URL"], !url.isEmpty {
+                guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme), parsed.host != nil else {
+                    throw ValidationError("TRANSCODER_API_STORAGE_URL=\(url) is not a URL like https://storage.example.com")
+                }
+                settings.publicStorageURL = url
+            }
             try await APIServer.run(settings: settings, configuration: configuration, logger: Logger(label: "api"))
         }
     }

@@ -8,6 +8,8 @@ import S3
 /// overwrite an input or output of another job.
 struct UploadRoutes {
     let storage: S3Client?
+    /// Signs for the endpoint clients reach (may be `storage` itself).
+    let presigner: S3Client?
     static let lifetime: Duration = .seconds(3600)
     /// S3's limits: one PUT up to 5 GiB; parts 5 MiB–5 GiB, at most 10 000.
     static let maxSinglePut: Int64 = 5 << 30
@@ -66,6 +68,7 @@ struct UploadRoutes {
 
     func create(_ request: Request, _ context: APIContext) async throws -> Response {
         let storage = try configured()
+        let presigner = self.presigner ?? storage
         let asked: NewUpload
         do { asked = try await request.decode(as: NewUpload.self, context: context) } catch {
             throw APIError.badRequest("The body must be {\"filename\": \"clip.mp4\", \"size\": BYTES} (optional content_type, multipart, part_size).")
@@ -80,7 +83,7 @@ struct UploadRoutes {
         let now = Date()
         let expires = Timestamp.format(now.addingTimeInterval(Double(Self.lifetime.components.seconds)))
         guard asked.multipart == true || asked.size > Self.maxSinglePut else {
-            let url = storage.presignedURL(method: "PUT", key: key, expires: Self.lifetime, date: now)
+            let url = presigner.presignedURL(method: "PUT", key: key, expires: Self.lifetime, date: now)
             return JSONBody.response(Upload(key: key, url: url, expiresAt: expires), status: .created)
         }
         let partSize = max(asked.partSize ?? Self.defaultPart, (asked.size + Self.maxParts - 1) / Self.maxParts)
@@ -90,7 +93,7 @@ struct UploadRoutes {
         let count = max(1, Int((asked.size + partSize - 1) / partSize))
         let uploadID = try await storage.createMultipartUpload(key: key, contentType: asked.contentType)
         let parts = (1...count).map { number in
-            Upload.Part(partNumber: number, url: storage.presignedURL(
+            Upload.Part(partNumber: number, url: presigner.presignedURL(
                 method: "PUT", key: key, query: [("partNumber", String(number)), ("uploadId", uploadID)],
                 expires: Self.lifetime, date: now))
         }

@@ -18,6 +18,9 @@ public struct WorkerConfiguration: Sendable {
     public var jobTimeout: Duration
     public var stallTimeout: Duration
     public var gracePeriod: Duration
+    /// The longest wait between two looks at the empty job lanes: an idle worker's pickup delay
+    /// at worst, against 3 basic.get per look on the broker (docs/priorities.md).
+    public var idlePoll: Duration
     public var workerID: String
     public var logLevel: Logger.Level
     public var jsonLogs: Bool
@@ -111,6 +114,7 @@ public struct WorkerConfiguration: Sendable {
         jobTimeout = try seconds("TRANSCODER_JOB_TIMEOUT", 6 * 3600, 1...(7 * 24 * 3600))
         stallTimeout = try seconds("TRANSCODER_STALL_TIMEOUT", 120, 1...86400)
         gracePeriod = try seconds("TRANSCODER_GRACE_PERIOD", 60, 0...86400)
+        idlePoll = .milliseconds(try int("TRANSCODER_IDLE_POLL_MS", 200, 20...5000))
         workerID = try string("TRANSCODER_WORKER_ID", "\(ProcessInfo.processInfo.hostName)-\(getpid())")
         let level = try string("TRANSCODER_LOG_LEVEL", "info")
         guard let parsed = Logger.Level(rawValue: level.lowercased()) else {

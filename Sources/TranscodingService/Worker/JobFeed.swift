@@ -8,8 +8,8 @@ import Synchronization
 /// other workers and of a later high-priority job; and a quorum queue (3.10 has no
 /// priorities of its own) counts every message given back as a delivery. Pulling holds
 /// nothing: a high job published behind any number of normal ones is the next job of the
-/// first worker with a free slot. The price is polling while idle, backed off from 20 ms to
-/// `idleCeiling` (docs/priorities.md has the measurements).
+/// first worker with a free slot. The price is polling while idle, backed off from 10 ms to
+/// `idleCeiling` (`TRANSCODER_IDLE_POLL_MS`; docs/priorities.md has the measurements).
 final class JobFeed: Sendable {
     private struct State {
         var free: Int
@@ -22,7 +22,7 @@ final class JobFeed: Sendable {
     private let idleCeiling: Duration
     private let logger: Logger
 
-    init(puller: AMQPPuller, topology: Topology, slots: Int, idleCeiling: Duration = .milliseconds(500), logger: Logger) {
+    init(puller: AMQPPuller, topology: Topology, slots: Int, idleCeiling: Duration, logger: Logger) {
         self.puller = puller
         lanes = JobPriority.descending.map { ($0, topology.jobsQueue($0)) }
         state = Mutex(State(free: slots))
@@ -33,11 +33,11 @@ final class JobFeed: Sendable {
     /// Hands each job taken to `start` until ``stop()``. The caller calls ``release()`` once
     /// the job is settled.
     func run(_ start: (AMQPDelivery, JobPriority) -> Void) async {
-        var idle = Duration.milliseconds(20)
+        var idle = Duration.milliseconds(10)
         while await slot() {
             do {
                 if let (delivery, priority) = try await take() {
-                    idle = .milliseconds(20)
+                    idle = .milliseconds(10)
                     start(delivery, priority)
                     continue
                 }

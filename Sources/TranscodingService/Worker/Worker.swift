@@ -84,7 +84,7 @@ public final class Worker: Service {
                            metadata: ["stream": "\(configuration.topology.cancelStream)"])
         }
         let feed = JobFeed(puller: try await amqp.puller(), topology: configuration.topology,
-                           slots: configuration.concurrency, logger: logger)
+                           slots: configuration.concurrency, idleCeiling: configuration.idlePoll, logger: logger)
         let notices = try await amqp.consume(queue: configuration.topology.deadLetterNotifyQueue, prefetch: 1)
         logger.info("worker ready", metadata: [
             "worker.id": "\(configuration.workerID)", "concurrency": "\(configuration.concurrency)",
