@@ -454,7 +454,8 @@ final class BurstTally: Sendable {
     @Test func schemathesisFindsNoServerErrorAndNoResponseOutsideTheDocument() async throws {
         try await World.with { world in
             let database = world.scratch + "/jobs.sqlite"
-            let made = try Stack.run([Stack.binary, "api", "token", "create", "--name", "fuzz", "--database", database])
+            let made = try Stack.run([Stack.binary, "api", "token", "create", "--name", "fuzz", "--scope", "admin",
+                                     "--database", database])
             let token = String(made.output.split(separator: "\n").last { $0.hasPrefix("tk_") } ?? "")
             let api = try await APIProcess(world: world, database: database)
             let run = try Stack.run([

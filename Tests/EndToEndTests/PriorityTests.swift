@@ -34,6 +34,10 @@ import TranscodingService
             #expect(taken.first?.1 == .high && taken.last?.1 == .low && taken[1].1 == .normal)
             #expect(finals["high-1"]?.errorCode == .inputNotFound, "\(String(describing: finals["high-1"]))")
             // A dead letter remembers its lane, so a replay goes back there.
+            // (A worker reports the failure first, then copies the job there.)
+            for _ in 0..<100 where try await world.connection.queueInfo(world.topology.deadLetterQueue).messageCount < ids.count {
+                try await Task.sleep(for: .milliseconds(100))
+            }
             let letters = DeadLetters(connection: world.connection, topology: world.topology)
             let entries = try await letters.take()
             #expect(entries.count == ids.count)

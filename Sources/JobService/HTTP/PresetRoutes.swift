@@ -39,6 +39,7 @@ struct PresetRoutes {
         case nil, .null?: break
         default: throw Self.invalid("description must be a string of at most \(UserPreset.maxDescription) bytes")
         }
+        fields = fields.filter { $0.value != .null }  // null counts as absent, as in a job
         let unknown = Set(fields.keys).subtracting(["transcode_options", "preset", "overrides"])
         guard unknown.isEmpty else { throw Self.invalid("unknown fields: \(unknown.sorted().joined(separator: ", "))") }
         if case .string(let base)? = fields["preset"], Preset.named(base) == nil {

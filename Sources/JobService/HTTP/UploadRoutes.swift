@@ -114,6 +114,9 @@ struct UploadRoutes {
             throw APIError.badRequest("The body must be {\"key\": KEY, \"etags\": [ETag of part 1, part 2, ...]}.")
         }
         try Self.checkKey(done.key)
+        guard try await storage.multipartUploadExists(key: done.key, uploadId: uploadID) else {
+            throw Self.invalid("no open upload '\(uploadID)' of '\(done.key)' (completed, abandoned, or never made here)")
+        }
         do {
             try await storage.completeMultipartUpload(key: done.key, uploadId: uploadID, etags: done.etags)
         } catch let error as S3Error where !error.isTransient {

@@ -106,6 +106,18 @@ extension S3Client {
     }
 
     /// Abandons a multipart upload and frees its parts.
+    /// Whether a multipart upload of `key` is open (ListParts; false for an unknown id).
+    public func multipartUploadExists(key: String, uploadId: String) async throws -> Bool {
+        do {
+            try await perform(S3Request(.GET, key: key, query: [("max-parts", "1"), ("uploadId", uploadId)])) { response in
+                _ = try await response.body.collect(upTo: 1024 * 1024)
+            }
+            return true
+        } catch let error as S3Error where error.isNotFound {
+            return false
+        }
+    }
+
     public func abortMultipartUpload(key: String, uploadId: String) async throws {
         do {
             try await perform(S3Request(.DELETE, key: key, query: [("uploadId", uploadId)])) { _ in () }
