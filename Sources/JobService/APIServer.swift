@@ -105,6 +105,7 @@ public enum APIServer {
         PresetRoutes(store: store).register(on: router)
         UploadRoutes(storage: storage, presigner: presigner).register(on: router)
         DeadLetterRoutes(letters: DeadLetters(connection: connection, topology: topology)).register(on: router)
+        if let console = ConsoleRoutes.resourceDirectory() { ConsoleRoutes(directory: console).register(on: router) }
         router.get("/v1/workers") { _, _ in JSONBody.response(WorkerList(workers: try await store.workers())) }
 
         let app = Application(

@@ -91,6 +91,11 @@ struct JobRoutes {
             throw APIError(.unprocessableContent, error.code.rawValue, error.message)
         }
         let body = JobClient.body(job)
+        if request.uri.queryParameters.get("dry_run") == "true" {
+            // Checked only (the console validates as people type): nothing recorded or published.
+            struct Valid: Encodable { var valid = true; var job: JSONTree? }
+            return JSONBody.response(Valid(job: JSONTree.parse(String(decoding: body, as: UTF8.self))))
+        }
         let outcome = try await store.create(NewJob(
             id: job.jobID, inputKey: job.inputKey, outputKey: job.outputKey,
             preset: named.flatMap { if case .string(let name) = $0 { name } else { nil } } ?? job.preset, priority: priority,

@@ -51,7 +51,9 @@ struct AuthMiddleware: RouterMiddleware {
     static let open: Set<String> = ["/healthz", "/openapi.yaml"]
 
     func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
-        if Self.open.contains(request.uri.path) { return try await next(request, context) }
+        // The console's own files carry no data: the page loads, then asks for a token.
+        let path = request.uri.path
+        if Self.open.contains(path) || path == "/" || path.hasPrefix("/console/") { return try await next(request, context) }
         var context = context
         let header = request.headers[.authorization]
         if let header {
