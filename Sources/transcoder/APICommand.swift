@@ -2,13 +2,14 @@ import ArgumentParser
 import Foundation
 import JobService
 import Logging
+import S3
 import TranscodingService
 
 struct APICommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "api",
         abstract: "The job service: job records, the HTTP API (docs/api.md), API tokens.",
-        subcommands: [Serve.self, Token.self, OpenAPI.self],
+        subcommands: [Serve.self, Token.self, OpenAPI.self, AllowUploads.self],
         defaultSubcommand: Serve.self)
 
     /// Where the job store is: DATABASE_URL, TRANSCODER_API_DATABASE, --database.
@@ -118,5 +119,33 @@ struct APICommand: AsyncParsableCommand {
     struct OpenAPI: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "openapi", abstract: "Print the API's OpenAPI document.")
         func run() throws { print(try APIServer.openAPIDocument(), terminator: "") }
+    }
+
+    struct AllowUploads: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "allow-uploads",
+            abstract: "Let browsers on these origins upload to the bucket with presigned URLs (sets the bucket's CORS rules).")
+        @Option(help: "An origin the console is served from, e.g. https://transcoder.example.com (repeatable).")
+        var origin: [String]
+        @OptionGroup var config: ConfigOptions
+
+        func run() async throws {
+            guard !origin.isEmpty else { throw ValidationError("give at least one --origin") }
+            for o in origin {
+                guard let url = URL(string: o), ["http", "https"].contains(url.scheme), url.host != nil, url.path.isEmpty else {
+                    throw ValidationError("--origin \(o) is not an origin like https://transcoder.example.com (scheme, host, port; no path)")
+                }
+            }
+            let configuration = try await loadConfiguration(config.envFile, requireStorage: true)
+            let storage = S3Client(configuration: configuration.s3, logger: Logger(label: "s3"))
+            do {
+                try await storage.allowBrowserUploads(from: origin)
+                try await storage.shutdown()
+            } catch {
+                try? await storage.shutdown()
+                throw error
+            }
+            print("bucket \(configuration.s3.bucket) accepts uploads from \(origin.joined(separator: ", "))")
+        }
     }
 }

@@ -37,6 +37,18 @@ extension S3Client {
         }
     }
 
+    /// Lets browsers on `origins` PUT (presigned uploads) and GET objects of the bucket and
+    /// read each part's ETag (PutBucketCors); replaces the bucket's CORS rules.
+    public func allowBrowserUploads(from origins: [String]) async throws {
+        var request = S3Request(.PUT, key: nil, query: [("cors", "")])
+        let allowed = origins.map { "<AllowedOrigin>\(S3XML.escape($0))</AllowedOrigin>" }.joined()
+        let rule = "<CORSRule>\(allowed)<AllowedMethod>PUT</AllowedMethod><AllowedMethod>GET</AllowedMethod>"
+            + "<AllowedMethod>HEAD</AllowedMethod><AllowedHeader>*</AllowedHeader><ExposeHeader>ETag</ExposeHeader>"
+            + "<MaxAgeSeconds>3600</MaxAgeSeconds></CORSRule>"
+        request.setBytes(Array("<CORSConfiguration>\(rule)</CORSConfiguration>".utf8))
+        try await perform(request) { _ in () }
+    }
+
     /// Deletes the (empty) bucket; for tests and the dev stack.
     public func deleteBucket() async throws {
         try await perform(S3Request(.DELETE, key: nil)) { _ in () }
