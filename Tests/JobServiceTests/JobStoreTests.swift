@@ -1,17 +1,58 @@
 import Foundation
+import Logging
+import PostgresNIO
 import Testing
 @testable import TranscodingService
 @testable import JobService
 
-/// The store's rules on a real SQLite file: idempotency, folding progress, paging, tokens.
-@Suite final class SQLiteJobStoreTests {
+enum Backend: String, CaseIterable, Sendable {
+    case sqlite, postgres
+}
+
+/// The store's rules on each backend, a real SQLite file and a real PostgreSQL server
+/// (TRANSCODER_TEST_DATABASE_URL; unreachable fails, it does not skip): idempotency, folding
+/// progress, paging, tokens.
+@Suite final class JobStoreTests {
     let path = NSTemporaryDirectory() + "jobstore-\(UUID().uuidString.prefix(8)).sqlite"
+    /// This test's own schema: tests never see each other's rows.
+    let schema = "test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
 
     deinit {
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
     }
 
-    func store() async throws -> SQLiteJobStore { try await SQLiteJobStore.open(path: path) }
+    static let databaseURL = ProcessInfo.processInfo.environment["TRANSCODER_TEST_DATABASE_URL"]
+        ?? "postgres://transcoder:transcoder@127.0.0.1:5432/transcoder_test"
+
+    func store(_ backend: Backend) async throws -> SQLJobStore {
+        switch backend {
+        case .sqlite: try await SQLiteJobStore.open(path: path)
+        case .postgres: try await PostgresJobStore.open(url: try PostgresURL(Self.databaseURL + "?search_path=\(schema)"))
+        }
+    }
+
+    /// Closes the store and drops its schema.
+    func finish(_ store: SQLJobStore) async throws {
+        try await store.close()
+        if store is PostgresJobStore { _ = try await Self.admin("DROP SCHEMA \(schema) CASCADE") }
+    }
+
+    /// One statement on a connection of its own; each row's first column as text.
+    static func admin(_ sql: String) async throws -> [String] {
+        let connection = try await PostgresConnection.connect(
+            configuration: try PostgresURL(databaseURL).connectionConfiguration(), id: 1, logger: Logger(label: "test"))
+        var result: [String] = []
+        do {
+            for try await row in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: Logger(label: "test")) {
+                result.append((try? row.makeRandomAccess()[0].decode(String.self)) ?? "")
+            }
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try await connection.close()
+        return result
+    }
 
     func newJob(_ id: String, key: String? = nil, fingerprint: String = "f", input: String = "in/a.mp4") -> NewJob {
         NewJob(id: id, inputKey: input, outputKey: "out/\(id).mp4", preset: "h264-720p",
@@ -29,8 +70,8 @@ import Testing
         return m
     }
 
-    @Test func aRetriedCreateReturnsTheFirstJob() async throws {
-        let store = try await store()
+    @Test(arguments: Backend.allCases) func aRetriedCreateReturnsTheFirstJob(_ backend: Backend) async throws {
+        let store = try await store(backend)
         guard case .created(let first) = try await store.create(newJob("j1", key: "k1")) else { Issue.record("not created"); return }
         #expect(first.state == .pending && first.source == "api" && first.metadata == .object(["team": .string("a")]))
         // Same id, same request: the same job. Same key under another id (a client without job_id): the same job.
@@ -47,11 +88,11 @@ import Testing
         try await store.markSubmitted("j1")
         #expect(try await store.pending().isEmpty)
         #expect(try await store.job("j1", events: true)?.events?.map(\.kind) == ["created", "submitted"])
-        try await store.close()
+        try await finish(store)
     }
 
-    @Test func progressFoldsIntoTheRecordAndItsTimeline() async throws {
-        let store = try await store()
+    @Test(arguments: Backend.allCases) func progressFoldsIntoTheRecordAndItsTimeline(_ backend: Backend) async throws {
+        let store = try await store(backend)
         _ = try await store.create(newJob("j1"))
         try await store.markSubmitted("j1")
         try await store.apply(message("j1", .queued, 0, at: 1))
@@ -72,11 +113,11 @@ import Testing
             "attempt": .number(1), "duration_seconds": .number(9.5), "job_id": .string("j1"), "output_key": .string("out/j1.mp4"),
             "output_size": .number(1234), "progress": .number(100), "state": .string("completed"),
             "timestamp": .string(message("j1", .completed, 100, at: 21).timestamp), "worker_id": .string("w1")]))
-        try await store.close()
+        try await finish(store)
     }
 
-    @Test func aJobOtherClientsPublishedIsRecordedFromItsProgress() async throws {
-        let store = try await store()
+    @Test(arguments: Backend.allCases) func aJobOtherClientsPublishedIsRecordedFromItsProgress(_ backend: Backend) async throws {
+        let store = try await store(backend)
         try await store.apply(message("pika-1", .queued, 0, at: 1))
         try await store.apply(message("pika-1", .retrying, 3, at: 2))
         var job = try #require(try await store.job("pika-1", events: false))
@@ -87,11 +128,11 @@ import Testing
         job = try #require(try await store.job("pika-1", events: true))
         #expect(job.state == .completed && job.attempt == 2 && job.errorCode == nil && job.outputKey == "out/pika-1.mp4")
         #expect(job.events?.map(\.kind) == ["created", "queued", "retrying", "queued", "completed"])
-        try await store.close()
+        try await finish(store)
     }
 
-    @Test func pagesCoverEveryJobOnceAndFiltersApply() async throws {
-        let store = try await store()
+    @Test(arguments: Backend.allCases) func pagesCoverEveryJobOnceAndFiltersApply(_ backend: Backend) async throws {
+        let store = try await store(backend)
         for i in 1...120 {
             _ = try await store.create(newJob("job-\(i)", input: i % 3 == 0 ? "in/100%_x/\(i).mp4" : "in/1000_x/\(i).mp4"))
             if i % 4 == 0 { try await store.apply(message("job-\(i)", .failed, 0, at: Double(i))) }
@@ -120,40 +161,43 @@ import Testing
         var late = JobQuery()
         late.createdAfter = "2999-01-01T00:00:00.000Z"
         #expect(try await store.list(late).jobs.isEmpty)
-        try await store.close()
+        try await finish(store)
     }
 
-    @Test func schemaAndDataSurviveAReopen() async throws {
-        let first = try await store()
+    @Test(arguments: Backend.allCases) func schemaAndDataSurviveAReopen(_ backend: Backend) async throws {
+        let first = try await store(backend)
         _ = try await first.create(newJob("keep"))
         try await first.close()
-        let store = try await self.store()
-        #expect(try await store.schemaVersion() == Migrations.sqlite.count)
+        let store = try await self.store(backend)
+        #expect(try await store.schemaVersion() == (backend == .sqlite ? Migrations.sqlite : Migrations.postgres).count)
+        #expect(Migrations.sqlite.count == Migrations.postgres.count, "the same versions on both")
         #expect(try await store.job("keep", events: false) != nil)
-        try await store.close()
+        try await finish(store)
     }
 
-    @Test func tokensAreStoredHashedAndRevocable() async throws {
-        let store = try await store()
+    @Test(arguments: Backend.allCases) func tokensAreStoredHashedAndRevocable(_ backend: Backend) async throws {
+        let store = try await store(backend)
         #expect(try await !store.hasActiveTokens())
         let (token, secret) = try await Tokens.create(name: "ci", scope: .read, in: store)
         #expect(secret.hasPrefix("tk_") && secret.count > 40)
         #expect(try await store.token(hash: Tokens.hash(secret)) == token)
         #expect(try await store.token(hash: Tokens.hash(secret + "x")) == nil)
-        let file = try String(contentsOfFile: path, encoding: .isoLatin1)
-        #expect(!file.contains(secret), "only the hash is stored")
+        let stored = backend == .sqlite ? try String(contentsOfFile: path, encoding: .isoLatin1)
+            : try await Self.admin("SELECT row_to_json(t)::text FROM \(schema).api_tokens t").joined()
+        #expect(stored.contains(Tokens.hash(secret)), "the row is there")
+        #expect(!stored.contains(secret), "only the hash is stored")
         #expect(try await store.revokeToken(id: token.id))
         #expect(try await store.token(hash: Tokens.hash(secret)) == nil)
         #expect(try await !store.hasActiveTokens())
         #expect(try await !store.revokeToken(id: token.id))
         #expect(Scope.read < .write && Scope.write < .admin)
-        try await store.close()
+        try await finish(store)
     }
 }
 
-extension SQLiteJobStoreTests {
-    @Test func workersAreLiveUntilTheyStopOrGoSilent() async throws {
-        let store = try await store()
+extension JobStoreTests {
+    @Test(arguments: Backend.allCases) func workersAreLiveUntilTheyStopOrGoSilent(_ backend: Backend) async throws {
+        let store = try await store(backend)
         func beat(_ id: String, _ state: String) -> WorkerHeartbeat {
             WorkerHeartbeat(workerID: id, host: "h", version: "1", pid: 7, startedAt: "2026-01-01T00:00:00.000Z",
                             timestamp: "2026-01-01T00:00:10.000Z", state: state, concurrency: 2,
@@ -170,6 +214,70 @@ extension SQLiteJobStoreTests {
         #expect(workers.map(\.status) == ["lost", "stopped"], "three missed heartbeats")
         workers = try await store.workers(asOf: Date().addingTimeInterval(8 * 86400))
         #expect(workers.isEmpty, "forgotten after a week")
-        try await store.close()
+        try await finish(store)
+    }
+}
+
+/// Several API instances on one PostgreSQL database.
+extension JobStoreTests {
+    @Test func twoInstancesNeverClaimTheSameWebhookDelivery() async throws {
+        let first = try await store(.postgres), second = try await store(.postgres)
+        for i in 0..<40 {
+            var job = newJob("hook-\(i)")
+            job.webhookURL = "http://127.0.0.1:9/hook"
+            _ = try await first.create(job)
+            try await first.apply(message("hook-\(i)", .completed, 100, at: Double(i)))
+        }
+        // Both claim a few at a time, at once, until nothing is due.
+        let claims = try await withThrowingTaskGroup(of: [Int].self) { group in
+            for store in [first, second, first, second] {
+                group.addTask {
+                    var ids: [Int] = []
+                    while true {
+                        let due = try await store.claimDeliveries(now: Date().addingTimeInterval(1), limit: 3, lease: .seconds(600))
+                        if due.isEmpty { return ids }
+                        ids += due.map(\.id)
+                    }
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let all = claims.flatMap { $0 }
+        #expect(all.count == 40 && Set(all).count == 40, "\(all.count) claims of \(Set(all).count) deliveries")
+        try await second.close()
+        try await finish(first)
+    }
+
+    @Test func concurrentCreatesWithOneIdempotencyKeyMakeOneJob() async throws {
+        let first = try await store(.postgres), second = try await store(.postgres)
+        let outcomes = try await withThrowingTaskGroup(of: (created: Bool, id: String, same: Bool).self) { group in
+            for i in 0..<24 {
+                group.addTask { [self] in
+                    switch try await (i % 2 == 0 ? first : second).create(newJob("racer-\(i)", key: "one-key")) {
+                    case .created(let job): (true, job.id, true)
+                    case .existing(let job, let same): (false, job.id, same)
+                    }
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(outcomes.filter(\.created).count == 1)
+        #expect(Set(outcomes.map(\.id)).count == 1 && outcomes.allSatisfy(\.same))
+        #expect(try await first.list(JobQuery()).jobs.count == 1)
+        #expect(try await second.pending().count == 1)
+        try await second.close()
+        try await finish(first)
+    }
+
+    @Test func aWrongPasswordIsRefusedClearlyWithoutThePassword() async throws {
+        var url = try #require(URLComponents(string: Self.databaseURL))
+        url.password = "not-the-Secret-42"
+        let error = await #expect(throws: APIStartError.self) {
+            try await PostgresJobStore.open(url: try PostgresURL(url.string!))
+        }
+        let text = error.map { "\($0)" } ?? ""
+        #expect(text.contains("password authentication failed"), "\(text)")
+        #expect(!text.contains("not-the-Secret-42"), "\(text)")
+        #expect(try PostgresURL(url.string!).description == "postgres://\(url.user ?? "")@\(url.host ?? ""):\(url.port ?? 5432)\(url.path)")
     }
 }
