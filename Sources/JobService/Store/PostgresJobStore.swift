@@ -15,22 +15,29 @@ public final class PostgresJobStore: SQLJobStore, @unchecked Sendable {
 
     /// Connects, applies pending migrations and starts the pool.
     public static func open(url: PostgresURL, logger: Logger = Logger(label: "jobstore")) async throws -> PostgresJobStore {
-        // One plain connection first: the pool retries a refused login forever instead of failing.
-        let connection: PostgresConnection
+        // The pool starts now (its run() is under way by the first query) but is used only after
+        // one plain connection succeeded: the pool retries a refused login forever instead of failing.
+        let store = PostgresJobStore(client: PostgresClient(configuration: try url.clientConfiguration(), backgroundLogger: logger),
+                                     logger: logger)
         do {
-            connection = try await PostgresConnection.connect(configuration: try url.connectionConfiguration(), id: 0, logger: logger)
+            let connection: PostgresConnection
+            do {
+                connection = try await PostgresConnection.connect(configuration: try url.connectionConfiguration(), id: 0, logger: logger)
+            } catch {
+                throw APIStartError(description: "cannot connect to the job store at \(url): \(url.explain(error))")
+            }
+            do {
+                try await migrate(connection, url: url, logger: logger)
+                try await connection.close()
+            } catch {
+                try? await connection.close()
+                throw APIStartError(description: "cannot prepare the job store at \(url): \(url.explain(error))")
+            }
         } catch {
-            throw APIStartError(description: "cannot connect to the job store at \(url): \(url.explain(error))")
+            try? await store.close()
+            throw error
         }
-        do {
-            try await migrate(connection, url: url, logger: logger)
-            try await connection.close()
-        } catch {
-            try? await connection.close()
-            throw APIStartError(description: "cannot prepare the job store at \(url): \(url.explain(error))")
-        }
-        return PostgresJobStore(client: PostgresClient(configuration: try url.clientConfiguration(), backgroundLogger: logger),
-                                logger: logger)
+        return store
     }
 
     private init(client: PostgresClient, logger: Logger) {
