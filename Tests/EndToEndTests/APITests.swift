@@ -6,12 +6,34 @@ import Synchronization
 import Testing
 import TranscodingService
 
-/// `transcoder api` on the real stack: real workers, RabbitMQ, radosgw, media, an SQLite store.
+/// The API's job store in a test: the SQLite file of its world, or a schema of its own in the
+/// PostgreSQL test database (TRANSCODER_TEST_DATABASE_URL).
+enum StoreBackend: String, CaseIterable, Sendable {
+    case sqlite, postgres
+
+    func database(for world: World) -> String {
+        switch self {
+        case .sqlite: world.scratch + "/jobs.sqlite"
+        case .postgres: Stack.databaseURL + "?search_path=" + schema(world)
+        }
+    }
+
+    /// Runs `body` with the world's store, and drops the PostgreSQL schema after.
+    func with(_ world: World, _ body: (String) async throws -> Void) async throws {
+        defer { if self == .postgres { _ = try? Stack.run(["psql", Stack.databaseURL, "-qc", "DROP SCHEMA IF EXISTS \(schema(world)) CASCADE"]) } }
+        try await body(database(for: world))
+    }
+
+    private func schema(_ world: World) -> String { "e2e_" + world.id.filter { $0.isLetter || $0.isNumber }.lowercased() }
+}
+
+/// `transcoder api` on the real stack: real workers, RabbitMQ, radosgw, media, an SQLite store
+/// (the main test also on PostgreSQL).
 @Suite(.serialized) struct APITests {
-    @Test func aJobPostedToTheAPICompletesAndItsRecordShowsEveryStep() async throws {
-        try await World.with { world in
+    @Test(arguments: StoreBackend.allCases) func aJobPostedToTheAPICompletesAndItsRecordShowsEveryStep(_ store: StoreBackend) async throws {
+        try await World.with { world in try await store.with(world) { database in
             try await world.upload(Stack.media("carphone_pristine.mp4"), as: "in/small.mp4")
-            let api = try await APIProcess(world: world)
+            let api = try await APIProcess(world: world, database: database)
             _ = try world.startWorker()
             let job = #"{"input_key":"in/small.mp4","output_key":"out/small.mp4","preset":"h264-480p","overrides":{"speed":"ultrafast"},"metadata":{"customer":"c-17"}}"#
             let created = try await api.call(.POST, "/v1/jobs", body: job, headers: ["Idempotency-Key": "order-17"])
@@ -49,7 +71,8 @@ import TranscodingService
             let completed = try await api.call(.GET, "/v1/jobs?state=completed&prefix=in/small")
             #expect((completed.json["jobs"] as? [[String: Any]])?.map { $0["id"] as? String } == [id])
             #expect(api.log.contains("status=201") && !api.log.contains("order-17"), "requests logged, no client data")
-        }
+            #expect(!api.log.contains(":transcoder@"), "no database password in the log")
+        } }
     }
 
     @Test func serverSentEventsFollowAJobToItsOutcomeAndResume() async throws {
@@ -370,9 +393,8 @@ final class APIProcess: Sendable {
 
 /// The API killed with SIGKILL in the middle of a burst of submissions.
 @Suite(.serialized) struct APICrashTests {
-    @Test func killedDuringABurstEveryAcceptedJobIsStoredAndQueuedOnce() async throws {
-        try await World.with { world in
-            let database = world.scratch + "/jobs.sqlite"
+    @Test(arguments: StoreBackend.allCases) func killedDuringABurstEveryAcceptedJobIsStoredAndQueuedOnce(_ store: StoreBackend) async throws {
+        try await World.with { world in try await store.with(world) { database in
             var api = try await APIProcess(world: world, database: database)
             let total = 1000, killAt = 300
             let tally = BurstTally()
@@ -438,8 +460,8 @@ final class APIProcess: Sendable {
             // Jobs in flight at the kill may be on the queue twice (published, then killed before
             // recording the confirm: published again at restart); jobs answered 2xx never are.
             #expect(twice.isEmpty, "accepted and queued twice: \(twice.sorted().prefix(5))")
-            print("burst: \(acceptedIDs.count) accepted before SIGKILL, \(stored.count) recorded, \(queued.count) on the queue")
-        }
+            print("burst (\(store)): \(acceptedIDs.count) accepted before SIGKILL, \(stored.count) recorded, \(queued.count) on the queue")
+        } }
     }
 }
 
