@@ -36,7 +36,7 @@ public enum JobStoreLocation: Sendable, CustomStringConvertible {
         if url.hasPrefix("sqlite:") { self = .sqlite(path: String(url.dropFirst("sqlite:".count))); return }
         if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") { self = .postgres(try PostgresURL(url)); return }
         guard !url.contains("://") else {
-            throw APIStartError(description: "DATABASE_URL must be sqlite:PATH (or a file path) or postgres://USER:PASSWORD@HOST:PORT/DATABASE")
+            throw APIStartError(description: "DATABASE_URL must be sqlite:PATH (or a file path) or a postgres:// URL with user, password, host, port and database")
         }
         self = .sqlite(path: url)
     }

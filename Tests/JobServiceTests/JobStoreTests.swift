@@ -270,6 +270,31 @@ extension JobStoreTests {
         try await finish(first)
     }
 
+    @Test func progressAndCancelsOnTwoInstancesAtOnceAllCommit() async throws {
+        let first = try await store(.postgres), second = try await store(.postgres)
+        let ids = (0..<16).map { "busy-\($0)" }
+        for id in ids { _ = try await first.create(newJob(id)); try await first.markSubmitted(id) }
+        let ticks = ids.map { id in [message(id, .queued, 0, at: 1), message(id, .transcoding, 10, at: 2)] }
+        // Folding locks the job row, then the timeline; a cancel must take them in the same order
+        // (the other order deadlocks, and PostgreSQL aborts one of the two).
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            // Each job's ticks in order, as one worker sends them.
+            for job in ticks { group.addTask { for tick in job { try await first.apply(tick) } } }
+            for id in ids { group.addTask { try await second.requestCancel(id, by: "tok_test") } }
+            try await group.waitForAll()
+        }
+        let events = try await first.events(after: 0, jobID: nil, limit: 1000)
+        #expect(events.count == ids.count * 5, "created, submitted, queued, transcoding, cancel_requested for each")
+        #expect(events.map(\.seq) == events.map(\.seq).sorted())
+        for id in ids {
+            let job = try #require(try await second.job(id, events: true))
+            #expect(job.events?.filter { $0.kind == "cancel_requested" }.count == 1)
+            #expect([.cancelled, .queued, .transcoding].contains(job.state), "\(job.state)")
+        }
+        try await second.close()
+        try await finish(first)
+    }
+
     @Test func aWrongPasswordIsRefusedClearlyWithoutThePassword() async throws {
         var url = try #require(URLComponents(string: Self.databaseURL))
         url.password = "not-the-Secret-42"

@@ -32,9 +32,13 @@ struct SQLDialect: Sendable {
     var lock: String
     /// Appended to the SELECT of webhook deliveries to claim: another instance skips them.
     var claim: String
+    /// Run before a timeline entry is added, held to the commit: entries commit in `seq` order,
+    /// so a reader resuming after a `seq` never skips one that committed late.
+    var eventOrder: String?
 
-    static let sqlite = SQLDialect(lock: "", claim: "")
-    static let postgres = SQLDialect(lock: " FOR UPDATE", claim: " FOR UPDATE SKIP LOCKED")
+    static let sqlite = SQLDialect(lock: "", claim: "", eventOrder: nil)
+    static let postgres = SQLDialect(lock: " FOR UPDATE", claim: " FOR UPDATE SKIP LOCKED",
+                                     eventOrder: "SELECT pg_advisory_xact_lock(\(0x6A6F_625F_6576))")
 }
 
 /// Every rule of the job store, in SQL that both backends run: a backend supplies its
@@ -77,7 +81,7 @@ public class SQLJobStore: JobStore, @unchecked Sendable {
                 .text(job.outputKey), .text(job.preset), .text(job.body), .text(job.metadata), .text(now), .text(now),
                 .text(job.webhookURL), .integer(job.webhookProgress ? 1 : 0))
             if let row = inserted.first {
-                try await Self.addEvent(session, job.id, kind: "created", at: now, data: .object(["source": .string("api")]))
+                try await self.addEvent(session, job.id, kind: "created", at: now, data: .object(["source": .string("api")]))
                 return .created(JobRecord(row: row))
             }
             let existing = try await session.run(
@@ -94,7 +98,7 @@ public class SQLJobStore: JobStore, @unchecked Sendable {
             let rows = try await session.run(
                 "UPDATE jobs SET state = 'submitted', updated_at = ? WHERE id = ? AND state = 'pending' RETURNING id",
                 .text(Timestamp.now()), .text(id))
-            if !rows.isEmpty { try await Self.addEvent(session, id, kind: "submitted", at: Timestamp.now(), data: .object([:])) }
+            if !rows.isEmpty { try await self.addEvent(session, id, kind: "submitted", at: Timestamp.now(), data: .object([:])) }
         }
     }
 
@@ -122,7 +126,7 @@ public class SQLJobStore: JobStore, @unchecked Sendable {
                     """, .text(id), .text(message.state.rawValue), .text(message.inputKey), .text(message.timestamp),
                     .text(Timestamp.now()))
                 if !inserted.isEmpty {
-                    try await Self.addEvent(session, id, kind: "created", at: message.timestamp, data: .object(["source": .string("broker")]))
+                    try await self.addEvent(session, id, kind: "created", at: message.timestamp, data: .object(["source": .string("broker")]))
                 }
                 row = try await session.run(select, .text(id)).first
             }
@@ -130,7 +134,7 @@ public class SQLJobStore: JobStore, @unchecked Sendable {
             let state = row.text("state")
             if ProgressFold.isStale(message, lastMessageAt: row.text("last_message_at")) {
                 // Kept in the timeline, but it does not undo the newer state.
-                if message.state.isFinal { try await Self.addEvent(session, id, kind: message.state.rawValue, at: message.timestamp, data: body) }
+                if message.state.isFinal { try await self.addEvent(session, id, kind: message.state.rawValue, at: message.timestamp, data: body) }
                 return
             }
             let kind = state == JobState.pending.rawValue || state == JobState.submitted.rawValue || row.text("last_message_at") == nil
@@ -158,13 +162,13 @@ public class SQLJobStore: JobStore, @unchecked Sendable {
                 .text(final ? message.timestamp : nil), .text(message.timestamp), .text(Timestamp.now()),
                 .integer(kind == nil ? 0 : 1), .real(message.progress),
                 .text(id))
-            if let kind { try await Self.addEvent(session, id, kind: kind, at: message.timestamp, data: body) }
-            if state != message.state.rawValue { try await Self.enqueueWebhook(session, row, state: JobState(message.state)) }
+            if let kind { try await self.addEvent(session, id, kind: kind, at: message.timestamp, data: body) }
+            if state != message.state.rawValue { try await self.enqueueWebhook(session, row, state: JobState(message.state)) }
         }
     }
 
     /// A webhook for a change of state: outcomes always, other states when the job asked for progress.
-    private static func enqueueWebhook(_ session: any StoreSession, _ row: any StoreRow, state: JobState) async throws {
+    private func enqueueWebhook(_ session: any StoreSession, _ row: any StoreRow, state: JobState) async throws {
         guard let url = row.text("webhook_url"), state.isFinal || row.int("webhook_progress") == 1,
               let id = row.text("id"),
               let fresh = try await session.run("SELECT * FROM jobs WHERE id = ?", .text(id)).first else { return }
@@ -210,12 +214,13 @@ public class SQLJobStore: JobStore, @unchecked Sendable {
     public func requestCancel(_ id: String, by: String) async throws {
         try await inTransaction { session in
             let now = Timestamp.now()
-            try await Self.addEvent(session, id, kind: "cancel_requested", at: now, data: .object(["by": .string(by)]))
             let waiting = JobState.allCases.filter(\.isWaiting).map { "'\($0.rawValue)'" }.joined(separator: ", ")
+            // The row first: a timeline entry's ordering lock is taken after every row lock.
             let changed = try await session.run(
                 "UPDATE jobs SET state = 'cancelled', finished_at = ?, updated_at = ? WHERE id = ? AND state IN (\(waiting)) RETURNING *",
                 .text(now), .text(now), .text(id))
-            if let row = changed.first { try await Self.enqueueWebhook(session, row, state: .cancelled) }
+            try await self.addEvent(session, id, kind: "cancel_requested", at: now, data: .object(["by": .string(by)]))
+            if let row = changed.first { try await self.enqueueWebhook(session, row, state: .cancelled) }
         }
     }
 
@@ -235,7 +240,7 @@ public class SQLJobStore: JobStore, @unchecked Sendable {
                 """, .text(now), .text(now), .text(id))
             // (last_message_at: what the earlier copy's workers still report is older, so it
             // goes into the timeline without undoing the retry.)
-            try await Self.addEvent(session, id, kind: "retry_requested", at: now, data: .object(["by": .string(by)]))
+            try await self.addEvent(session, id, kind: "retry_requested", at: now, data: .object(["by": .string(by)]))
             return .resubmitted(body: body)
         }
     }
@@ -357,7 +362,8 @@ public class SQLJobStore: JobStore, @unchecked Sendable {
 
     // MARK: Rows
 
-    private static func addEvent(_ session: any StoreSession, _ id: String, kind: String, at: String, data: JSONTree) async throws {
+    private func addEvent(_ session: any StoreSession, _ id: String, kind: String, at: String, data: JSONTree) async throws {
+        if let eventOrder = dialect.eventOrder { try await session.run(eventOrder) }
         try await session.run("INSERT INTO job_events (job_id, kind, at, data) VALUES (?, ?, ?, ?)",
                               .text(id), .text(kind), .text(at), .text(data.text()))
     }
