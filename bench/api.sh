@@ -23,8 +23,9 @@ case "${DATABASE_URL:-}" in
   postgres://*|postgresql://*)
     PG_URL=${DATABASE_URL%%\?*}
     SCHEMA=bench_api_$$
-    DB="$PG_URL?search_path=$SCHEMA" ;;
-  *) DB=$WORK/jobs.sqlite ;;
+    DB="$PG_URL?search_path=$SCHEMA"
+    STORE="PostgreSQL (schema $SCHEMA at ${PG_URL#*@})" ;;
+  *) DB=$WORK/jobs.sqlite; STORE="SQLite ($DB)" ;;
 esac
 PORT=${PORT:-18480}
 export TRANSCODER_JOBS_QUEUE=bench-api.jobs TRANSCODER_PROGRESS_QUEUE=bench-api.progress TRANSCODER_LOG_LEVEL=warning
@@ -39,7 +40,7 @@ for q in ["bench-api.jobs", "bench-api.jobs.dead", "bench-api.jobs.dead.notify",
     ch.queue_delete(q)
 c.close()
 PY
-  [ -n "$PG_URL" ] && psql -q "$PG_URL" -c "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" || true
+  [ -n "$PG_URL" ] && psql -q "$PG_URL" -c "SET client_min_messages = warning" -c "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -53,7 +54,7 @@ start_api() {
 
 start_api   # creates the schema
 kill "$API"; wait "$API" 2>/dev/null || true
-echo "# seeding $JOBS jobs (with a 6-entry timeline each) into ${PG_URL:+PostgreSQL schema $SCHEMA at ${PG_URL#*@}}${PG_URL:-$DB}" >&2
+echo "# seeding $JOBS jobs (with a 6-entry timeline each) into $STORE" >&2
 python3 - "$DB" "$JOBS" "$WORK" "${PG_URL:+postgres}" <<'PY'
 import csv, json, sqlite3, sys, random
 db, n, work, postgres = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == "postgres"
@@ -81,7 +82,8 @@ if [ -n "$PG_URL" ]; then
 SET search_path = $SCHEMA;
 \copy jobs (id, state, source, input_key, output_key, preset, body, progress, created_at, updated_at, finished_at) FROM '$WORK/jobs.csv' CSV
 \copy job_events (job_id, kind, at, data) FROM '$WORK/events.csv' CSV
-ANALYZE;
+ANALYZE jobs;
+ANALYZE job_events;
 SQL
   echo "# store: $(psql -qtA "$PG_URL" -c "SELECT pg_size_pretty(SUM(pg_total_relation_size(c.oid))) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '$SCHEMA' AND c.relkind = 'r'")" >&2
 else
@@ -91,7 +93,7 @@ start_api
 URL="http://127.0.0.1:$PORT"
 CURSOR=$(curl -s "$URL/v1/jobs?limit=500" | python3 -c 'import json,sys; print(json.load(sys.stdin)["next_cursor"])')
 for i in $(seq 80); do CURSOR=$(curl -s "$URL/v1/jobs?limit=500&cursor=$CURSOR" | python3 -c 'import json,sys; print(json.load(sys.stdin)["next_cursor"])'); done
-echo "# $REQUESTS requests per line, $CONCURRENCY clients, release build, ${PG_URL:+PostgreSQL}${PG_URL:-SQLite} store, 100% on one host (2 cores)"
+echo "# $REQUESTS requests per line, $CONCURRENCY clients, release build, ${STORE%% *} store, 100% on one host (2 cores)"
 python3 "$ROOT/bench/api_load.py" "$URL" post /v1/jobs "$REQUESTS" "$CONCURRENCY"
 python3 "$ROOT/bench/api_load.py" "$URL" get "/v1/jobs?limit=50" "$REQUESTS" "$CONCURRENCY"
 python3 "$ROOT/bench/api_load.py" "$URL" get "/v1/jobs?limit=50&state=failed" "$REQUESTS" "$CONCURRENCY"
