@@ -28,7 +28,7 @@ enum StoreBackend: String, CaseIterable, Sendable {
 }
 
 /// `transcoder api` on the real stack: real workers, RabbitMQ, radosgw, media, an SQLite store
-/// (the main test also on PostgreSQL).
+/// (the main, event stream and webhook tests also on PostgreSQL).
 @Suite(.serialized) struct APITests {
     @Test(arguments: StoreBackend.allCases) func aJobPostedToTheAPICompletesAndItsRecordShowsEveryStep(_ store: StoreBackend) async throws {
         try await World.with { world in try await store.with(world) { database in
@@ -75,10 +75,10 @@ enum StoreBackend: String, CaseIterable, Sendable {
         } }
     }
 
-    @Test func serverSentEventsFollowAJobToItsOutcomeAndResume() async throws {
-        try await World.with { world in
+    @Test(arguments: StoreBackend.allCases) func serverSentEventsFollowAJobToItsOutcomeAndResume(_ store: StoreBackend) async throws {
+        try await World.with { world in try await store.with(world) { database in
             try await world.upload(Stack.media("carphone_pristine.mp4"), as: "in/small.mp4")
-            let api = try await APIProcess(world: world)
+            let api = try await APIProcess(world: world, database: database)
             let job = #"{"job_id":"sse","input_key":"in/small.mp4","output_key":"out/sse.mp4","preset":"h264-480p"}"#
             #expect(try await api.call(.POST, "/v1/jobs", body: job).status == 201)
             // Opened before any worker runs: the stream waits, follows the job live and ends with its outcome.
@@ -103,11 +103,11 @@ enum StoreBackend: String, CaseIterable, Sendable {
             let all = try await api.call(.GET, "/v1/events")
             #expect((all.json["events"] as? [[String: Any]])?.count == events.count)
             #expect(try await api.call(.GET, "/v1/events?after=-1").status == 400)
-        }
+        } }
     }
 
-    @Test func webhooksAreSignedRetriedAndEveryAttemptShows() async throws {
-        try await World.with { world in
+    @Test(arguments: StoreBackend.allCases) func webhooksAreSignedRetriedAndEveryAttemptShows(_ store: StoreBackend) async throws {
+        try await World.with { world in try await store.with(world) { database in
             try await world.upload(Stack.media("carphone_pristine.mp4"), as: "in/small.mp4")
             // A receiver that verifies the signature and answers 500 twice, then 200.
             let port = Int.random(in: 30_000...39_000)
@@ -139,7 +139,7 @@ enum StoreBackend: String, CaseIterable, Sendable {
                 kill(receiver.processIdentifier, SIGKILL)
                 while receiver.isRunning { usleep(20_000) }
             }
-            let api = try await APIProcess(world: world, environment: [
+            let api = try await APIProcess(world: world, database: database, environment: [
                 "TRANSCODER_API_WEBHOOK_SECRET": "hook-secret", "TRANSCODER_API_WEBHOOK_ALLOW_PRIVATE": "true",
                 "TRANSCODER_API_WEBHOOK_RETRY_DELAY": "1"])
             _ = try world.startWorker()
@@ -164,7 +164,7 @@ enum StoreBackend: String, CaseIterable, Sendable {
             let payload = received.last?["body"] as? [String: Any]
             #expect((payload?["job"] as? [String: Any])?["state"] as? String == "completed", "\(String(describing: payload))")
             #expect(!api.log.contains("hook-secret"))
-        }
+        } }
     }
 
     @Test func webhooksIntoTheOperatorsNetworkAreRefused() async throws {
@@ -526,10 +526,10 @@ final class BurstTally: Sendable {
         }
     }
 
-    @Test func aWaitingJobCancelledThroughTheAPINeverStartsAndCanBeRetried() async throws {
-        try await World.with { world in
+    @Test(arguments: StoreBackend.allCases) func aWaitingJobCancelledThroughTheAPINeverStartsAndCanBeRetried(_ store: StoreBackend) async throws {
+        try await World.with { world in try await store.with(world) { database in
             try await world.upload(Stack.media("carphone_pristine.mp4"), as: "in/small.mp4")
-            let api = try await APIProcess(world: world)
+            let api = try await APIProcess(world: world, database: database)
             let job = #"{"job_id":"waiting","input_key":"in/small.mp4","output_key":"out/w.mp4","preset":"h264-480p"}"#
             #expect(try await api.call(.POST, "/v1/jobs", body: job).status == 201)
             // No worker runs yet: the job waits in the queue and is cancelled there.
@@ -562,7 +562,7 @@ final class BurstTally: Sendable {
             #expect(kinds.firstIndex(of: "cancelled").map { $0 > kinds.firstIndex(of: "cancel_requested")! } == true, "\(kinds)")
             #expect(try await api.call(.POST, "/v1/jobs/waiting/retry").status == 409, "completed jobs are not retried")
             #expect(worker.isRunning)
-        }
+        } }
     }
 }
 
