@@ -173,6 +173,10 @@ public struct PostgresURL: Sendable, CustomStringConvertible {
     /// Why a connection or statement failed, from the server's own message when there is one.
     /// PSQLError's description hides everything; the server's message never holds the password.
     func explain(_ error: any Error) -> String {
+        if let error = error as? PostgresTransactionError,
+           let cause = error.beginError ?? error.closureError ?? error.commitError {
+            return explain(cause)
+        }
         var text = "\(error)"
         if let error = error as? PSQLError {
             if let message = error.serverInfo?[.message] {
