@@ -23,6 +23,9 @@ let package = Package(
         // The job service (`transcoder api`): HTTP server and the embedded job store.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/vapor/sqlite-nio", from: "1.13.2"),
+        // The job store shared by several API instances (DATABASE_URL=postgres://...).
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.25.0"),
     ],
     targets: [
         // C interop: module maps plus static-inline shims for macros and variadic calls.
@@ -105,6 +108,8 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -126,7 +131,9 @@ let package = Package(
             "TranscodingService", "Transcoding", "S3", "RabbitMQ", "JobService",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
-        .testTarget(name: "JobServiceTests", dependencies: ["JobService", "TranscodingService"]),
+        .testTarget(name: "JobServiceTests", dependencies: [
+            "JobService", "TranscodingService", .product(name: "PostgresNIO", package: "postgres-nio"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -9,25 +9,13 @@ import TranscodingService
 public struct APISettings: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
-    /// The SQLite file (`DATABASE_URL=sqlite:PATH`, or `TRANSCODER_API_DATABASE`).
-    public var databasePath = "transcoder-jobs.sqlite"
+    /// `DATABASE_URL` (`sqlite:PATH`, `postgres://...`, or a path), or `TRANSCODER_API_DATABASE`.
+    public var database = JobStoreLocation.sqlite(path: "transcoder-jobs.sqlite")
     public var webhooks = WebhookSettings()
     /// The storage endpoint as clients reach it, for presigned URLs (SigV4 signs the host);
     /// nil: the workers' `AWS_S3_ENDPOINT_URL`.
     public var publicStorageURL: String?
     public init() {}
-
-    /// Where a job store lives, from `DATABASE_URL` (a `sqlite:` URL or a path).
-    public static func databasePath(url: String) throws -> String {
-        if url.hasPrefix("sqlite://") { return String(url.dropFirst("sqlite://".count)) }
-        if url.hasPrefix("sqlite:") { return String(url.dropFirst("sqlite:".count)) }
-        if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
-            throw APIStartError(description: "DATABASE_URL names PostgreSQL, which this version's job store does not support yet; "
-                + "unset it to use the embedded SQLite store (TRANSCODER_API_DATABASE, default transcoder-jobs.sqlite)")
-        }
-        guard !url.contains("://") else { throw APIStartError(description: "DATABASE_URL must be sqlite:PATH (or a file path)") }
-        return url
-    }
 
     var isLoopback: Bool {
         host == "localhost" || host == "::1" || host.hasPrefix("127.")
@@ -36,6 +24,41 @@ public struct APISettings: Sendable {
 
 public struct APIStartError: Error, CustomStringConvertible {
     public let description: String
+}
+
+/// Where the job store lives: an SQLite file (the embedded default) or a PostgreSQL database
+/// that several API instances can share.
+public enum JobStoreLocation: Sendable, CustomStringConvertible {
+    case sqlite(path: String)
+    case postgres(PostgresURL)
+
+    /// From `DATABASE_URL`: `sqlite:PATH`, `postgres://USER:PASSWORD@HOST:PORT/DB` (or
+    /// `postgresql://`), or a file path.
+    public init(url: String) throws {
+        if url.hasPrefix("sqlite://") { self = .sqlite(path: String(url.dropFirst("sqlite://".count))); return }
+        if url.hasPrefix("sqlite:") { self = .sqlite(path: String(url.dropFirst("sqlite:".count))); return }
+        if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") { self = .postgres(try PostgresURL(url)); return }
+        guard !url.contains("://") else {
+            throw APIStartError(description: "DATABASE_URL must be sqlite:PATH (or a file path) or a postgres:// URL with user, password, host, port and database")
+        }
+        self = .sqlite(path: url)
+    }
+
+    /// Never shows a password.
+    public var description: String {
+        switch self {
+        case .sqlite(let path): "sqlite:\(path)"
+        case .postgres(let url): url.description
+        }
+    }
+
+    /// Opens the store and applies pending migrations.
+    public func open(logger: Logger = Logger(label: "jobstore")) async throws -> any JobStore {
+        switch self {
+        case .sqlite(let path): try await SQLiteJobStore.open(path: path, logger: logger)
+        case .postgres(let url): try await PostgresJobStore.open(url: url, logger: logger)
+        }
+    }
 }
 
 public enum APIServer {
@@ -52,7 +75,8 @@ public enum APIServer {
     /// Runs until SIGTERM or SIGINT: the HTTP listener and the progress ingestion.
     public static func run(settings: APISettings, configuration: WorkerConfiguration, logger: Logger) async throws {
         let document = try openAPIDocument()
-        let store = try await SQLiteJobStore.open(path: settings.databasePath, logger: logger)
+        let store = try await settings.database.open(logger: logger)
+        logger.info("job store open", metadata: ["store": "\(settings.database)"])
         do {
             try await serve(settings: settings, configuration: configuration, document: document, store: store, logger: logger)
             try await store.close()
@@ -63,7 +87,7 @@ public enum APIServer {
     }
 
     private static func serve(settings: APISettings, configuration: WorkerConfiguration, document: String,
-                              store: SQLiteJobStore, logger: Logger) async throws {
+                              store: any JobStore, logger: Logger) async throws {
         if !settings.isLoopback, !(try await store.hasActiveTokens()) {
             throw APIStartError(description: "refusing to listen on \(settings.host) without authentication: create a token first "
                 + "(transcoder api token create --name NAME --scope admin), or listen on 127.0.0.1")

@@ -14,15 +14,15 @@ struct APICommand: AsyncParsableCommand {
 
     /// Where the job store is: DATABASE_URL, TRANSCODER_API_DATABASE, --database.
     struct StoreOptions: ParsableArguments {
-        @Option(help: "The job store: sqlite:PATH or a file path (default: $DATABASE_URL, $TRANSCODER_API_DATABASE, transcoder-jobs.sqlite).")
+        @Option(help: "The job store: sqlite:PATH, a file path, or postgres://USER:PASSWORD@HOST:PORT/DATABASE (default: $DATABASE_URL, $TRANSCODER_API_DATABASE, transcoder-jobs.sqlite).")
         var database: String?
 
-        func path() throws -> String {
+        func location() throws -> JobStoreLocation {
             let environment = ProcessInfo.processInfo.environment
-            if let database { return try APISettings.databasePath(url: database) }
-            if let url = environment["DATABASE_URL"], !url.isEmpty { return try APISettings.databasePath(url: url) }
-            if let path = environment["TRANSCODER_API_DATABASE"], !path.isEmpty { return path }
-            return APISettings().databasePath
+            if let database { return try JobStoreLocation(url: database) }
+            if let url = environment["DATABASE_URL"], !url.isEmpty { return try JobStoreLocation(url: url) }
+            if let path = environment["TRANSCODER_API_DATABASE"], !path.isEmpty { return .sqlite(path: path) }
+            return APISettings().database
         }
     }
 
@@ -46,7 +46,7 @@ struct APICommand: AsyncParsableCommand {
             }
             settings.host = String(address[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
             settings.port = port
-            settings.databasePath = try store.path()
+            settings.database = try store.location()
             let environment = ProcessInfo.processInfo.environment
             settings.webhooks.secret = environment["TRANSCODER_API_WEBHOOK_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
             settings.webhooks.allowPrivate = ["1", "true", "yes"].contains(environment["TRANSCODER_API_WEBHOOK_ALLOW_PRIVATE"]?.lowercased() ?? "")
@@ -79,7 +79,7 @@ struct APICommand: AsyncParsableCommand {
 
             func run() async throws {
                 guard let scope = Scope(rawValue: scope) else { throw ValidationError("--scope must be read, write or admin") }
-                let jobs = try await SQLiteJobStore.open(path: try store.path())
+                let jobs = try await store.location().open()
                 let (token, secret) = try await Tokens.create(name: name, scope: scope, in: jobs)
                 try await jobs.close()
                 FileHandle.standardError.write(Data("created \(token.id) (\(scope.rawValue)); the token is shown only now:\n".utf8))
@@ -92,7 +92,7 @@ struct APICommand: AsyncParsableCommand {
             @OptionGroup var store: StoreOptions
 
             func run() async throws {
-                let jobs = try await SQLiteJobStore.open(path: try store.path())
+                let jobs = try await store.location().open()
                 for token in try await jobs.tokens() {
                     print([token.id, token.scope.rawValue, token.createdAt, token.revokedAt.map { "revoked \($0)" } ?? "active", token.name]
                         .joined(separator: "\t"))
@@ -107,7 +107,7 @@ struct APICommand: AsyncParsableCommand {
             @OptionGroup var store: StoreOptions
 
             func run() async throws {
-                let jobs = try await SQLiteJobStore.open(path: try store.path())
+                let jobs = try await store.location().open()
                 let revoked = try await jobs.revokeToken(id: id)
                 try await jobs.close()
                 guard revoked else { throw ValidationError("no active token \(id)") }

@@ -6,12 +6,34 @@ import Synchronization
 import Testing
 import TranscodingService
 
-/// `transcoder api` on the real stack: real workers, RabbitMQ, radosgw, media, an SQLite store.
+/// The API's job store in a test: the SQLite file of its world, or a schema of its own in the
+/// PostgreSQL test database (TRANSCODER_TEST_DATABASE_URL).
+enum StoreBackend: String, CaseIterable, Sendable {
+    case sqlite, postgres
+
+    func database(for world: World) -> String {
+        switch self {
+        case .sqlite: world.scratch + "/jobs.sqlite"
+        case .postgres: Stack.databaseURL + "?search_path=" + schema(world)
+        }
+    }
+
+    /// Runs `body` with the world's store, and drops the PostgreSQL schema after.
+    func with(_ world: World, _ body: (String) async throws -> Void) async throws {
+        defer { if self == .postgres { _ = try? Stack.run(["psql", Stack.databaseURL, "-qc", "DROP SCHEMA IF EXISTS \(schema(world)) CASCADE"]) } }
+        try await body(database(for: world))
+    }
+
+    private func schema(_ world: World) -> String { "e2e_" + world.id.filter { $0.isLetter || $0.isNumber }.lowercased() }
+}
+
+/// `transcoder api` on the real stack: real workers, RabbitMQ, radosgw, media, an SQLite store
+/// (the main, event stream and webhook tests also on PostgreSQL).
 @Suite(.serialized) struct APITests {
-    @Test func aJobPostedToTheAPICompletesAndItsRecordShowsEveryStep() async throws {
-        try await World.with { world in
+    @Test(arguments: StoreBackend.allCases) func aJobPostedToTheAPICompletesAndItsRecordShowsEveryStep(_ store: StoreBackend) async throws {
+        try await World.with { world in try await store.with(world) { database in
             try await world.upload(Stack.media("carphone_pristine.mp4"), as: "in/small.mp4")
-            let api = try await APIProcess(world: world)
+            let api = try await APIProcess(world: world, database: database)
             _ = try world.startWorker()
             let job = #"{"input_key":"in/small.mp4","output_key":"out/small.mp4","preset":"h264-480p","overrides":{"speed":"ultrafast"},"metadata":{"customer":"c-17"}}"#
             let created = try await api.call(.POST, "/v1/jobs", body: job, headers: ["Idempotency-Key": "order-17"])
@@ -49,13 +71,14 @@ import TranscodingService
             let completed = try await api.call(.GET, "/v1/jobs?state=completed&prefix=in/small")
             #expect((completed.json["jobs"] as? [[String: Any]])?.map { $0["id"] as? String } == [id])
             #expect(api.log.contains("status=201") && !api.log.contains("order-17"), "requests logged, no client data")
-        }
+            #expect(!api.log.contains(":transcoder@"), "no database password in the log")
+        } }
     }
 
-    @Test func serverSentEventsFollowAJobToItsOutcomeAndResume() async throws {
-        try await World.with { world in
+    @Test(arguments: StoreBackend.allCases) func serverSentEventsFollowAJobToItsOutcomeAndResume(_ store: StoreBackend) async throws {
+        try await World.with { world in try await store.with(world) { database in
             try await world.upload(Stack.media("carphone_pristine.mp4"), as: "in/small.mp4")
-            let api = try await APIProcess(world: world)
+            let api = try await APIProcess(world: world, database: database)
             let job = #"{"job_id":"sse","input_key":"in/small.mp4","output_key":"out/sse.mp4","preset":"h264-480p"}"#
             #expect(try await api.call(.POST, "/v1/jobs", body: job).status == 201)
             // Opened before any worker runs: the stream waits, follows the job live and ends with its outcome.
@@ -80,11 +103,11 @@ import TranscodingService
             let all = try await api.call(.GET, "/v1/events")
             #expect((all.json["events"] as? [[String: Any]])?.count == events.count)
             #expect(try await api.call(.GET, "/v1/events?after=-1").status == 400)
-        }
+        } }
     }
 
-    @Test func webhooksAreSignedRetriedAndEveryAttemptShows() async throws {
-        try await World.with { world in
+    @Test(arguments: StoreBackend.allCases) func webhooksAreSignedRetriedAndEveryAttemptShows(_ store: StoreBackend) async throws {
+        try await World.with { world in try await store.with(world) { database in
             try await world.upload(Stack.media("carphone_pristine.mp4"), as: "in/small.mp4")
             // A receiver that verifies the signature and answers 500 twice, then 200.
             let port = Int.random(in: 30_000...39_000)
@@ -116,7 +139,7 @@ import TranscodingService
                 kill(receiver.processIdentifier, SIGKILL)
                 while receiver.isRunning { usleep(20_000) }
             }
-            let api = try await APIProcess(world: world, environment: [
+            let api = try await APIProcess(world: world, database: database, environment: [
                 "TRANSCODER_API_WEBHOOK_SECRET": "hook-secret", "TRANSCODER_API_WEBHOOK_ALLOW_PRIVATE": "true",
                 "TRANSCODER_API_WEBHOOK_RETRY_DELAY": "1"])
             _ = try world.startWorker()
@@ -141,7 +164,7 @@ import TranscodingService
             let payload = received.last?["body"] as? [String: Any]
             #expect((payload?["job"] as? [String: Any])?["state"] as? String == "completed", "\(String(describing: payload))")
             #expect(!api.log.contains("hook-secret"))
-        }
+        } }
     }
 
     @Test func webhooksIntoTheOperatorsNetworkAreRefused() async throws {
@@ -370,9 +393,8 @@ final class APIProcess: Sendable {
 
 /// The API killed with SIGKILL in the middle of a burst of submissions.
 @Suite(.serialized) struct APICrashTests {
-    @Test func killedDuringABurstEveryAcceptedJobIsStoredAndQueuedOnce() async throws {
-        try await World.with { world in
-            let database = world.scratch + "/jobs.sqlite"
+    @Test(arguments: StoreBackend.allCases) func killedDuringABurstEveryAcceptedJobIsStoredAndQueuedOnce(_ store: StoreBackend) async throws {
+        try await World.with { world in try await store.with(world) { database in
             var api = try await APIProcess(world: world, database: database)
             let total = 1000, killAt = 300
             let tally = BurstTally()
@@ -438,8 +460,8 @@ final class APIProcess: Sendable {
             // Jobs in flight at the kill may be on the queue twice (published, then killed before
             // recording the confirm: published again at restart); jobs answered 2xx never are.
             #expect(twice.isEmpty, "accepted and queued twice: \(twice.sorted().prefix(5))")
-            print("burst: \(acceptedIDs.count) accepted before SIGKILL, \(stored.count) recorded, \(queued.count) on the queue")
-        }
+            print("burst (\(store)): \(acceptedIDs.count) accepted before SIGKILL, \(stored.count) recorded, \(queued.count) on the queue")
+        } }
     }
 }
 
@@ -505,10 +527,10 @@ final class BurstTally: Sendable {
         }
     }
 
-    @Test func aWaitingJobCancelledThroughTheAPINeverStartsAndCanBeRetried() async throws {
-        try await World.with { world in
+    @Test(arguments: StoreBackend.allCases) func aWaitingJobCancelledThroughTheAPINeverStartsAndCanBeRetried(_ store: StoreBackend) async throws {
+        try await World.with { world in try await store.with(world) { database in
             try await world.upload(Stack.media("carphone_pristine.mp4"), as: "in/small.mp4")
-            let api = try await APIProcess(world: world)
+            let api = try await APIProcess(world: world, database: database)
             let job = #"{"job_id":"waiting","input_key":"in/small.mp4","output_key":"out/w.mp4","preset":"h264-480p"}"#
             #expect(try await api.call(.POST, "/v1/jobs", body: job).status == 201)
             // No worker runs yet: the job waits in the queue and is cancelled there.
@@ -541,7 +563,7 @@ final class BurstTally: Sendable {
             #expect(kinds.firstIndex(of: "cancelled").map { $0 > kinds.firstIndex(of: "cancel_requested")! } == true, "\(kinds)")
             #expect(try await api.call(.POST, "/v1/jobs/waiting/retry").status == 409, "completed jobs are not retried")
             #expect(worker.isRunning)
-        }
+        } }
     }
 }
 

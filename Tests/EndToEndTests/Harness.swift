@@ -15,6 +15,7 @@ enum Stack {
     static let endpoint = env["AWS_S3_ENDPOINT_URL"] ?? "http://127.0.0.1:7480"
     static let accessKey = env["AWS_ACCESS_KEY_ID"] ?? "AKIACEPHTEST00000000"
     static let secretKey = env["AWS_SECRET_ACCESS_KEY"] ?? "cephtestsecretcephtestsecret0000000000000"
+    static let databaseURL = env["TRANSCODER_TEST_DATABASE_URL"] ?? "postgres://transcoder:transcoder@127.0.0.1:5432/transcoder_test"
     static let mediaDir = env["TRANSCODER_MEDIA_DIR"] ?? root + "/.cache/media"
     static var binary: String {
         for dir in [".build/debug", ".build/x86_64-unknown-linux-gnu/debug", ".build/aarch64-unknown-linux-gnu/debug"] {

@@ -1,5 +1,6 @@
 /// The store's schema, one entry per version, applied in order at start inside a
 /// transaction and recorded in `schema_migrations`. Never edit a released entry: add one.
+/// Each backend has the same versions with the same content in its own types.
 enum Migrations {
     static let sqlite: [String] = [
         // 1: jobs, their timelines, API tokens.
@@ -99,6 +100,110 @@ enum Migrations {
             definition TEXT NOT NULL,
             created_at TEXT NOT NULL,
             updated_at TEXT NOT NULL
+        );
+        """,
+    ]
+
+    /// As `sqlite`. Timestamps stay RFC 3339 text as there; text that is compared or sorted
+    /// uses the C collation, so that order and key prefix ranges are byte-wise as in SQLite.
+    static let postgres: [String] = [
+        // 1: jobs, their timelines, API tokens.
+        """
+        CREATE TABLE jobs (
+            seq BIGSERIAL PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            idempotency_key TEXT UNIQUE,
+            fingerprint TEXT,
+            state TEXT NOT NULL,
+            source TEXT NOT NULL,
+            input_key TEXT COLLATE "C",
+            output_key TEXT COLLATE "C",
+            preset TEXT,
+            body TEXT,
+            metadata TEXT,
+            progress DOUBLE PRECISION NOT NULL DEFAULT 0,
+            sampled_progress DOUBLE PRECISION NOT NULL DEFAULT 0,
+            attempt BIGINT,
+            worker_id TEXT,
+            fps DOUBLE PRECISION,
+            eta_seconds DOUBLE PRECISION,
+            output_size BIGINT,
+            duration_seconds DOUBLE PRECISION,
+            error_code TEXT,
+            error_message TEXT,
+            created_at TEXT COLLATE "C" NOT NULL,
+            updated_at TEXT COLLATE "C" NOT NULL,
+            started_at TEXT COLLATE "C",
+            finished_at TEXT COLLATE "C",
+            last_message_at TEXT COLLATE "C"
+        );
+        CREATE INDEX jobs_state_seq ON jobs (state, seq);
+        CREATE INDEX jobs_created_at ON jobs (created_at);
+        CREATE TABLE job_events (
+            seq BIGSERIAL PRIMARY KEY,
+            job_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            at TEXT COLLATE "C" NOT NULL,
+            data TEXT NOT NULL
+        );
+        CREATE INDEX job_events_job ON job_events (job_id, seq);
+        CREATE TABLE api_tokens (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            hash TEXT NOT NULL UNIQUE,
+            scope TEXT NOT NULL,
+            created_at TEXT COLLATE "C" NOT NULL,
+            revoked_at TEXT COLLATE "C"
+        );
+        """,
+        // 2: workers, from their heartbeats.
+        """
+        CREATE TABLE workers (
+            id TEXT COLLATE "C" PRIMARY KEY,
+            host TEXT NOT NULL,
+            version TEXT NOT NULL,
+            pid BIGINT NOT NULL,
+            started_at TEXT COLLATE "C" NOT NULL,
+            last_seen TEXT COLLATE "C" NOT NULL,
+            state TEXT NOT NULL,
+            concurrency BIGINT NOT NULL,
+            jobs TEXT NOT NULL,
+            load TEXT NOT NULL
+        );
+        """,
+        // 3: webhooks: each job's target, and every delivery with its attempts.
+        """
+        ALTER TABLE jobs ADD COLUMN webhook_url TEXT;
+        ALTER TABLE jobs ADD COLUMN webhook_progress BIGINT NOT NULL DEFAULT 0;
+        CREATE TABLE webhook_deliveries (
+            id BIGSERIAL PRIMARY KEY,
+            job_id TEXT NOT NULL,
+            event TEXT NOT NULL,
+            url TEXT NOT NULL,
+            body TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts TEXT NOT NULL DEFAULT '[]',
+            next_attempt_at TEXT COLLATE "C" NOT NULL,
+            created_at TEXT COLLATE "C" NOT NULL,
+            delivered_at TEXT COLLATE "C"
+        );
+        CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt_at);
+        CREATE INDEX webhook_deliveries_job ON webhook_deliveries (job_id, id);
+        """,
+        // 4: key prefix filters use index ranges instead of scanning.
+        """
+        CREATE INDEX jobs_input_key ON jobs (input_key);
+        CREATE INDEX jobs_output_key ON jobs (output_key);
+        """,
+        // 5: each job's priority lane; user presets.
+        """
+        ALTER TABLE jobs ADD COLUMN priority TEXT NOT NULL DEFAULT 'normal';
+        CREATE TABLE presets (
+            name TEXT PRIMARY KEY,
+            description TEXT,
+            definition TEXT NOT NULL,
+            created_at TEXT COLLATE "C" NOT NULL,
+            updated_at TEXT COLLATE "C" NOT NULL
         );
         """,
     ]
