@@ -249,6 +249,7 @@ enum StoreBackend: String, CaseIterable, Sendable {
             #expect(try Stack.run([Stack.binary, "api", "token", "revoke", String(readerID), "--database", database]).status == 0)
             #expect(try await api.call(.GET, "/v1/jobs", token: reader).status == 401, "revoked at once")
             #expect(!api.log.contains(reader) && !api.log.contains(writer), "no token in the log")
+            #expect(api.log.contains("token=tok_"), "the token's id is in the request log")
         }
     }
 

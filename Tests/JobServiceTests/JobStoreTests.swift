@@ -131,6 +131,44 @@ enum Backend: String, CaseIterable, Sendable {
         try await finish(store)
     }
 
+    @Test(arguments: Backend.allCases) func aJobKeepsItsPriorityThroughPendingRetryAndOtherClients(_ backend: Backend) async throws {
+        let store = try await store(backend)
+        var high = newJob("p-high")
+        high.priority = .high
+        _ = try await store.create(high)
+        #expect(try await store.pending() == [PendingJob(id: "p-high", body: high.body, priority: .high)])
+        #expect(try await store.job("p-high", events: false)?.priority == .high)
+        try await store.markSubmitted("p-high")
+        var failed = message("p-high", .failed, 0, at: 1)
+        failed.errorCode = .inputNotFound
+        try await store.apply(failed)
+        #expect(try await store.resubmit("p-high", by: "test") == .resubmitted(body: high.body, priority: .high))
+        // Another client's job: the lane its worker reports.
+        var queued = message("pika-low", .queued, 0, at: 1)
+        queued.priority = .low
+        try await store.apply(queued)
+        #expect(try await store.job("pika-low", events: false)?.priority == .low)
+        try await finish(store)
+    }
+
+    @Test(arguments: Backend.allCases) func userPresetsAreCreatedReplacedAndDeleted(_ backend: Backend) async throws {
+        let store = try await store(backend)
+        let tiny = UserPreset(name: "tiny", description: "previews", definition: .object(["transcode_options": .string("videoscale")]),
+                              createdAt: "2026-01-01T00:00:00.000Z", updatedAt: "2026-01-01T00:00:00.000Z")
+        #expect(try await store.putPreset(tiny))
+        var changed = tiny
+        changed.description = nil
+        changed.definition = .object(["preset": .string("h264-720p"), "overrides": .object(["crf": .number(26)])])
+        changed.updatedAt = "2026-01-02T00:00:00.000Z"
+        #expect(try await store.putPreset(changed) == false)
+        #expect(try await store.preset(named: "tiny") == changed)
+        #expect(try await store.presets().map(\.name) == ["tiny"])
+        #expect(try await store.deletePreset(named: "tiny"))
+        #expect(try await store.deletePreset(named: "tiny") == false)
+        #expect(try await store.preset(named: "tiny") == nil)
+        try await finish(store)
+    }
+
     @Test(arguments: Backend.allCases) func pagesCoverEveryJobOnceAndFiltersApply(_ backend: Backend) async throws {
         let store = try await store(backend)
         for i in 1...120 {

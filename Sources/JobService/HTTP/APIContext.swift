@@ -1,16 +1,28 @@
 import Foundation
 import Hummingbird
+import Synchronization
 
 /// Per-request state: who is calling (set by ``AuthMiddleware``).
 public struct APIContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
-    public var token: APIToken?
+    public var token: APIToken? {
+        didSet { caller.set(token?.id) }
+    }
+    /// The token's id, shared with the outer request log (a context is a value: the log
+    /// middleware would not see what the auth middleware set on its copy).
+    let caller = Caller()
     /// Jobs carry at most 16 KB of options and metadata; nothing the API takes is larger.
     public var maxUploadSize: Int { 64 * 1024 }
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
     }
+}
+
+final class Caller: Sendable {
+    private let id = Mutex<String?>(nil)
+    func set(_ value: String?) { id.withLock { $0 = value } }
+    var tokenID: String? { id.withLock { $0 } }
 }
 
 /// Every error the API returns: `{"error": {"code": "...", "message": "...", "request_id": "..."}}`.

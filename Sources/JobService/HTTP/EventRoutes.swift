@@ -25,7 +25,7 @@ struct EventRoutes {
     }
 
     private func respond(_ request: Request, jobID: String?, finished: Bool) async throws -> Response {
-        let after = try Self.start(request)
+        let after = try await Self.start(request, store: store)
         let wantsStream = request.headers[.accept]?.contains("text/event-stream") == true
         guard wantsStream else {
             let events = try await store.events(after: after, jobID: jobID, limit: 500)
@@ -62,11 +62,13 @@ struct EventRoutes {
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
     }
 
-    /// Where to start: `Last-Event-ID` (a reconnecting EventSource), else `?after=`, else the beginning.
-    static func start(_ request: Request) throws -> Int {
+    /// Where to start: `Last-Event-ID` (a reconnecting EventSource), else `?after=` (a seq, or
+    /// `latest`: only what happens from now on), else the beginning.
+    static func start(_ request: Request, store: any JobStore) async throws -> Int {
         let text = request.headers[.init("Last-Event-ID")!] ?? request.uri.queryParameters.get("after")
         guard let text else { return 0 }
-        guard let seq = Int(text), seq >= 0 else { throw APIError.badRequest("Last-Event-ID or after must be an event id (a number).") }
+        if text == "latest" { return try await store.latestEventSeq() }
+        guard let seq = Int(text), seq >= 0 else { throw APIError.badRequest("Last-Event-ID or after must be an event id (a number), or after=latest.") }
         return seq
     }
 

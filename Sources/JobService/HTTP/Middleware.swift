@@ -34,7 +34,7 @@ struct RequestLogMiddleware: RouterMiddleware {
             "request_id": "\(requestID)", "method": "\(request.method.rawValue)", "path": "\(request.uri.path)",
             "status": "\(response.status.code)",
             "ms": "\(Double(elapsed.components.attoseconds / 1_000_000_000_000) / 1000 + Double(elapsed.components.seconds) * 1000)",
-            "token": "\(context.token?.id ?? "-")",
+            "token": "\(context.caller.tokenID ?? "-")",
         ])
         return response
     }

@@ -24,6 +24,8 @@ public protocol JobStore: Sendable {
     /// Timeline entries after `seq`, oldest first: of one job, or of all.
     func events(after seq: Int, jobID: String?, limit: Int) async throws -> [JobEvent]
     func list(_ query: JobQuery) async throws -> JobPage
+    /// The newest timeline entry's seq (0 when there is none).
+    func latestEventSeq() async throws -> Int
 
     /// Claims up to `limit` deliveries due at `now` for `lease` (another API instance sharing
     /// the store skips them meanwhile).

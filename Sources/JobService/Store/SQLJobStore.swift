@@ -329,6 +329,10 @@ public class SQLJobStore: JobStore, @unchecked Sendable {
         }
     }
 
+    public func latestEventSeq() async throws -> Int {
+        try await withSession { try await $0.run("SELECT COALESCE(MAX(seq), 0) AS v FROM job_events").first?.int("v") ?? 0 }
+    }
+
     // MARK: Presets
 
     public func presets() async throws -> [UserPreset] {
