@@ -3,6 +3,7 @@
 # submissions per second and p50/p99 latency of POST /v1/jobs (each recorded, validated and
 # published with a broker confirm), of GET /v1/jobs pages (first page, a state filter, a
 # key prefix, a deep cursor) and of one job's detail; the API's peak RSS.
+# Then the web console: time to its first page of rows and the bytes it transferred.
 #   bench/api.sh [JOBS] [REQUESTS] [CONCURRENCY]      env: TRANSCODER_BIN (prebuilt release binary)
 #   DATABASE_URL=postgres://USER:PASSWORD@HOST:PORT/DB bench/api.sh ...   the same on PostgreSQL
 #     (in a schema of its own, dropped after; psql seeds it)
@@ -101,3 +102,5 @@ python3 "$ROOT/bench/api_load.py" "$URL" get "/v1/jobs?limit=50&prefix=in/42/" "
 python3 "$ROOT/bench/api_load.py" "$URL" get "/v1/jobs?limit=50&cursor=$CURSOR" "$REQUESTS" "$CONCURRENCY"
 python3 "$ROOT/bench/api_load.py" "$URL" get "/v1/jobs/seed-050000" "$REQUESTS" "$CONCURRENCY"
 echo "api peak RSS: $(awk '/VmHWM/ {printf "%.0f MB", $2/1024}' /proc/$API/status)"
+# The web console's job list on the same store (headless Chromium; scripts/stack installs it).
+python3 "$ROOT/bench/console_render.py" "$URL"

@@ -285,6 +285,13 @@ try:
     if not values or values[-1] < 100 or len(values) < 2:
         fail(f"the progress bar did not advance (values seen: {values})")
     log(f"  progress values seen: {', '.join(f'{v:g}' for v in values[:12])}{' …' if len(values) > 12 else ''}")
+    # The output's facts, as the worker probed them: an h264-480p of a 176x144 clip stays 176x144.
+    facts = driver.execute_script(
+        "return Object.fromEntries([...document.querySelectorAll('#job-facts dt')]"
+        ".map((dt) => [dt.textContent, dt.nextElementSibling.textContent]))")
+    if "H.264" not in facts.get("Codec", "") or not re.fullmatch(r"\d+×\d+", facts.get("Resolution", "")):
+        fail(f"the job page does not show the output's codec and resolution: {facts}")
+    log(f"  output: {facts['Codec']}, {facts['Resolution']}")
     check_console("job page")
 
     # 4. Play the output.

@@ -53,6 +53,8 @@ enum StoreBackend: String, CaseIterable, Sendable {
             #expect(done.json["output_key"] as? String == "out/small.mp4")
             #expect((done.json["output_size"] as? Int ?? 0) > 10_000)
             #expect((done.json["duration_seconds"] as? Double ?? 0) > 1)
+            #expect((done.json["output_codec"] as? String)?.contains("H.264") == true && done.json["output_width"] as? Int == 176,
+                    "the output's codec and size as the worker probed them: \(done.text)")
             #expect(done.json["worker_id"] as? String != nil && done.json["finished_at"] as? String != nil)
             #expect((done.json["metadata"] as? [String: Any])?["customer"] as? String == "c-17")
             let kinds = (done.json["events"] as? [[String: Any]] ?? []).map { $0["kind"] as? String ?? "" }

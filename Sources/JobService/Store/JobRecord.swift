@@ -39,6 +39,9 @@ public struct JobRecord: Sendable, Codable, Equatable {
     public var etaSeconds: Double?
     public var outputSize: Int64?
     public var durationSeconds: Double?
+    public var outputCodec: String?
+    public var outputWidth: Int?
+    public var outputHeight: Int?
     public var errorCode: String?
     public var errorMessage: String?
     public var createdAt: String
@@ -55,7 +58,8 @@ public struct JobRecord: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, state, source, inputKey = "input_key", outputKey = "output_key", preset, priority, request, metadata, progress
         case attempt, workerID = "worker_id", fps, etaSeconds = "eta_seconds", outputSize = "output_size"
-        case durationSeconds = "duration_seconds", errorCode = "error_code", errorMessage = "error_message"
+        case durationSeconds = "duration_seconds", outputCodec = "output_codec", outputWidth = "output_width"
+        case outputHeight = "output_height", errorCode = "error_code", errorMessage = "error_message"
         case createdAt = "created_at", updatedAt = "updated_at", startedAt = "started_at", finishedAt = "finished_at", events, webhooks
     }
 }

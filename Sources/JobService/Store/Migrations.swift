@@ -102,6 +102,12 @@ enum Migrations {
             updated_at TEXT NOT NULL
         );
         """,
+        // 6: what a completed job's output is (codec, frame size).
+        """
+        ALTER TABLE jobs ADD COLUMN output_codec TEXT;
+        ALTER TABLE jobs ADD COLUMN output_width INTEGER;
+        ALTER TABLE jobs ADD COLUMN output_height INTEGER;
+        """,
     ]
 
     /// As `sqlite`. Timestamps stay RFC 3339 text as there; text that is compared or sorted
@@ -205,6 +211,12 @@ enum Migrations {
             created_at TEXT COLLATE "C" NOT NULL,
             updated_at TEXT COLLATE "C" NOT NULL
         );
+        """,
+        // 6: what a completed job's output is (codec, frame size).
+        """
+        ALTER TABLE jobs ADD COLUMN output_codec TEXT;
+        ALTER TABLE jobs ADD COLUMN output_width BIGINT;
+        ALTER TABLE jobs ADD COLUMN output_height BIGINT;
         """,
     ]
 }

@@ -148,6 +148,8 @@ public class SQLJobStore: JobStore, @unchecked Sendable {
                     input_key = COALESCE(input_key, ?), priority = COALESCE(?, priority),
                     output_key = COALESCE(?, output_key),
                     output_size = COALESCE(?, output_size), duration_seconds = COALESCE(?, duration_seconds),
+                    output_codec = COALESCE(?, output_codec), output_width = COALESCE(?, output_width),
+                    output_height = COALESCE(?, output_height),
                     error_code = ?, error_message = ?,
                     finished_at = ?, last_message_at = ?, updated_at = ?,
                     sampled_progress = CASE WHEN ? = 1 THEN ? ELSE sampled_progress END
@@ -158,6 +160,7 @@ public class SQLJobStore: JobStore, @unchecked Sendable {
                 .text(message.inputKey), .text(message.priority?.rawValue),
                 .text(message.outputKey),
                 .integer(message.outputSize.map { Int($0) }), .real(message.durationSeconds),
+                .text(message.outputCodec), .integer(message.outputWidth), .integer(message.outputHeight),
                 .text(failing ? message.errorCode?.rawValue : nil), .text(failing ? message.errorMessage : nil),
                 .text(final ? message.timestamp : nil), .text(message.timestamp), .text(Timestamp.now()),
                 .integer(kind == nil ? 0 : 1), .real(message.progress),
@@ -415,7 +418,8 @@ extension JobRecord {
             priority: JobPriority(rawValue: row.text("priority") ?? "") ?? .normal, request: JSONTree.parse(row.text("body")), metadata: JSONTree.parse(row.text("metadata")),
             progress: row.double("progress") ?? 0, attempt: row.int("attempt"), workerID: row.text("worker_id"), fps: row.double("fps"),
             etaSeconds: row.double("eta_seconds"), outputSize: row.int("output_size").map(Int64.init),
-            durationSeconds: row.double("duration_seconds"), errorCode: row.text("error_code"), errorMessage: row.text("error_message"),
+            durationSeconds: row.double("duration_seconds"), outputCodec: row.text("output_codec"),
+            outputWidth: row.int("output_width"), outputHeight: row.int("output_height"), errorCode: row.text("error_code"), errorMessage: row.text("error_message"),
             createdAt: row.text("created_at") ?? "", updatedAt: row.text("updated_at") ?? "", startedAt: row.text("started_at"),
             finishedAt: row.text("finished_at"), events: nil, seq: row.int("seq") ?? 0)
     }

@@ -42,6 +42,10 @@ public struct ProgressMessage: Sendable, Equatable, Codable {
     public var outputKey: String?
     public var outputSize: Int64?
     public var durationSeconds: Double?
+    /// A single output's video codec (else its audio codec), e.g. "H.264 (High Profile)", and frame size.
+    public var outputCodec: String?
+    public var outputWidth: Int?
+    public var outputHeight: Int?
     // Failed and retrying only.
     public var errorCode: JobFailure.Code?
     public var errorMessage: String?
@@ -63,6 +67,7 @@ public struct ProgressMessage: Sendable, Equatable, Codable {
         case jobID = "job_id", progress, state, workerID = "worker_id", timestamp
         case startedAt = "started_at", attempt, inputKey = "input_key", priority, fps, etaSeconds = "eta_seconds", frames, positionSeconds = "position_seconds"
         case outputKey = "output_key", outputSize = "output_size", durationSeconds = "duration_seconds"
+        case outputCodec = "output_codec", outputWidth = "output_width", outputHeight = "output_height"
         case errorCode = "error_code", errorMessage = "error_message", retryInSeconds = "retry_in_seconds", outputs
     }
 
@@ -97,6 +102,9 @@ public struct ProgressMessage: Sendable, Equatable, Codable {
         try c.encodeIfPresent(outputKey, forKey: .outputKey)
         try c.encodeIfPresent(outputSize, forKey: .outputSize)
         try c.encodeIfPresent(durationSeconds, forKey: .durationSeconds)
+        try c.encodeIfPresent(outputCodec, forKey: .outputCodec)
+        try c.encodeIfPresent(outputWidth, forKey: .outputWidth)
+        try c.encodeIfPresent(outputHeight, forKey: .outputHeight)
         try c.encodeIfPresent(errorCode, forKey: .errorCode)
         try c.encodeIfPresent(errorMessage, forKey: .errorMessage)
         try c.encodeIfPresent(retryInSeconds, forKey: .retryInSeconds)

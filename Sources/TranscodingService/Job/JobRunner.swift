@@ -20,6 +20,10 @@ public struct JobRunner: Sendable {
         public var inputSize: Int64
         public var frames: Int?
         public var elapsed: Duration
+        /// A single output's video codec (else audio codec) and frame size, as probed.
+        public var codec: String?
+        public var width: Int?
+        public var height: Int?
     }
 
     init(storage: S3Client, engine: TranscodingEngine, child: ChildEngine, scratchRoot: String, minimumFreeBytes: Int64) {
@@ -73,8 +77,10 @@ public struct JobRunner: Sendable {
             }
         }
         Counter(label: "transcoder_bytes_total", dimensions: [("direction", "out")]).increment(by: Int(stored))
-        return Completed(outputKey: job.outputKey, outputSize: stored, durationSeconds: output.result.output.duration,
-                         inputSize: input.size, frames: output.result.frames, elapsed: clock.now - started)
+        let probed = output.result.output
+        return Completed(outputKey: job.outputKey, outputSize: stored, durationSeconds: probed.duration,
+                         inputSize: input.size, frames: output.result.frames, elapsed: clock.now - started,
+                         codec: probed.video?.codec ?? probed.audio?.codec, width: probed.video?.width, height: probed.video?.height)
     }
 }
 

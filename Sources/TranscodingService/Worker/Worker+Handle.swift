@@ -68,6 +68,9 @@ extension Worker {
             message.outputKey = done.outputKey
             message.outputSize = done.outputSize
             message.durationSeconds = (done.durationSeconds * 1000).rounded() / 1000
+            message.outputCodec = done.codec
+            message.outputWidth = done.width
+            message.outputHeight = done.height
             try await publisher.publishFinal(message, logger: logger)
             outcome = .completed
             Counter(label: "transcoder_jobs_total", dimensions: [("outcome", "completed")]).increment()

@@ -317,6 +317,8 @@ function render(ctx, job, first) {
       fact('Attempt', job.attempt !== undefined ? String(job.attempt) : '—'),
       fact('Size', mb(job.output_size)),
       fact('Duration', job.duration_seconds !== undefined ? duration(job.duration_seconds) : '—'),
+      fact('Codec', job.output_codec || '—'),
+      fact('Resolution', job.output_width && job.output_height ? `${job.output_width}×${job.output_height}` : '—'),
       fact('Source', job.source || '—'),
       fact('Created', timeEl(job.created_at)),
       fact('Started', timeEl(job.started_at)),
