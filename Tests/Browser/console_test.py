@@ -235,6 +235,53 @@ def step(name):
     log(f"step {steps}: {name}")
 
 
+
+def start_prefix_proxy(base):
+    """A reverse proxy on a free port serving BASE under /transcoder/ (streams answers, so SSE
+    goes through); returns the console's URL there."""
+    import http.client, http.server, threading, urllib.parse
+    target = urllib.parse.urlsplit(base)
+
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def forward(self):
+            if not self.path.startswith("/transcoder/"):
+                self.send_error(404)
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=300)
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+            upstream.request(self.command, self.path[len("/transcoder"):], body=body, headers=headers)
+            answer = upstream.getresponse()
+            self.send_response(answer.status)
+            for k, v in answer.getheaders():
+                if k.lower() not in ("connection", "transfer-encoding", "content-length"):
+                    self.send_header(k, v)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            try:
+                while chunk := answer.read1(65536):
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            finally:
+                upstream.close()
+
+        do_GET = do_POST = do_PUT = do_DELETE = forward
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/transcoder/"
+
+
 try:
     # 1. Sign in.
     step("sign in")
@@ -432,6 +479,23 @@ try:
     must(f"#jobs-body tr[data-job-id='{missing_job}']")
     screenshot("jobs-after")
     check_console("pages")
+
+    # 11. Behind a path prefix: a reverse proxy serves the API under /transcoder/.
+    step("behind a path prefix")
+    prefixed = start_prefix_proxy(BASE)
+    driver.get(prefixed + "#/jobs")
+    wait(lambda: find("#token") or find("#jobs-table"), 15, "the sign-in form or the job list behind the prefix")
+    if find("#token"):  # another origin: its own sessionStorage
+        fill("#token", TOKEN)
+        must("#sign-in-submit").click()
+    wait(lambda: find(f"#jobs-body tr[data-job-id='{missing_job}']"), 20, "the job list behind the prefix")
+    go("#/presets")
+    must("#presets-table tr[data-preset='h264-480p']")
+    go(f"#/jobs/{missing_job}")
+    if state() != "completed":
+        fail(f"the job page behind the prefix shows {state()!r}")
+    check_console("path prefix", allow=[r"v1/jobs\?limit=1 .*status of 401"])
+    log(f"  {prefixed}: job list, presets and a job page")
     call("DELETE", f"v1/presets/{preset}")
     log(f"PASS: {steps} steps in {time.monotonic() - STARTED:.0f}s")
 except Failure as error:
