@@ -224,12 +224,7 @@ enum StoreBackend: String, CaseIterable, Sendable {
     @Test func tokensAndScopesGuardEveryRoute() async throws {
         try await World.with { world in
             let database = world.scratch + "/jobs.sqlite"
-            func token(_ scope: String) throws -> String {
-                let made = try Stack.run([Stack.binary, "api", "token", "create", "--name", "\(scope)-client", "--scope", scope,
-                                          "--database", database])
-                #expect(made.status == 0, "\(made.output)")
-                return String(made.output.split(separator: "\n").last { $0.hasPrefix("tk_") } ?? "")
-            }
+            func token(_ scope: String) throws -> String { try APIProcess.makeToken("\(scope)-client", scope: scope, database: database) }
             let reader = try token("read")
             let writer = try token("write")
             let api = try await APIProcess(world: world, database: database)
@@ -324,6 +319,13 @@ final class APIProcess: Sendable {
     }
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// A token made in the store by `transcoder api token create`, as an operator makes one.
+    static func makeToken(_ name: String, scope: String, database: String) throws -> String {
+        let made = try Stack.run([Stack.binary, "api", "token", "create", "--name", name, "--scope", scope, "--database", database])
+        #expect(made.status == 0, "\(made.output)")
+        return try #require(made.output.split(separator: "\n").last { $0.hasPrefix("tk_") }.map(String.init), "\(made.output)")
+    }
 
     func crash() {
         kill(process.processIdentifier, SIGKILL)
@@ -479,9 +481,7 @@ final class BurstTally: Sendable {
     @Test func schemathesisFindsNoServerErrorAndNoResponseOutsideTheDocument() async throws {
         try await World.with { world in
             let database = world.scratch + "/jobs.sqlite"
-            let made = try Stack.run([Stack.binary, "api", "token", "create", "--name", "fuzz", "--scope", "admin",
-                                     "--database", database])
-            let token = String(made.output.split(separator: "\n").last { $0.hasPrefix("tk_") } ?? "")
+            let token = try APIProcess.makeToken("fuzz", scope: "admin", database: database)
             let api = try await APIProcess(world: world, database: database)
             let run = try Stack.run([
                 "schemathesis", "run", api.baseURL + "/openapi.yaml",
