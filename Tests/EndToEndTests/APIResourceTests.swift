@@ -32,7 +32,7 @@ import TranscodingService
             var big = Data()
             while big.count < 11 << 20 { big.append(bytes) }
             let multi = try await api.call(.POST, "/v1/uploads",
-                                           body: #"{"filename":"big.mp4","size":\#(big.count),"multipart":true,"part_size":5242880}"#)
+                                           body: #"{"filename":"big.mp4","size":\#(big.count),"multipart":true,"part_size":5242880,"content_type":"video/mp4"}"#)
             let parts = try #require(multi.json["parts"] as? [[String: Any]], "\(multi.text)")
             #expect(parts.count == 3)
             var etags: [String] = []
@@ -49,6 +49,10 @@ import TranscodingService
                                             body: #"{"key":"\#(bigKey)","etags":[\#(etagList)]}"#)
             #expect(joined.status == 200 && joined.json["size"] as? Int == big.count, "\(joined.text)")
             #expect(try await world.storage.head(bigKey).size == Int64(big.count))
+            let badType = try await api.call(.POST, "/v1/uploads", body: #"{"filename":"a.mp4","size":1,"content_type":"video mp4\u0001"}"#)
+            #expect(badType.errorCode == "invalid_upload", "a content type goes into a header: \(badType.text)")
+            let empty = try await api.call(.POST, "/v1/uploads", body: #"{"filename":"a.mp4","size":1,"content_type":""}"#)
+            #expect(empty.errorCode == "invalid_upload", "\(empty.text)")
             let outside = try await api.call(.POST, "/v1/uploads/\(uploadID)/complete", body: #"{"key":"in/other.mp4","etags":["x"]}"#)
             #expect(outside.errorCode == "invalid_upload", "only the API's own upload keys")
 

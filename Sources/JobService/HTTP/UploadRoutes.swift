@@ -79,6 +79,9 @@ struct UploadRoutes {
             throw Self.invalid("filename must be a file name of 1–200 bytes, without control characters")
         }
         guard asked.size >= 0 else { throw Self.invalid("size must be the file's size in bytes") }
+        if let type = asked.contentType, !Self.isMediaType(type) {
+            throw Self.invalid("content_type must be a media type like video/mp4 (printable ASCII, at most 200 bytes)")
+        }
         let key = "uploads/\(UUID().uuidString.lowercased())/\(name)"
         let now = Date()
         let expires = Timestamp.format(now.addingTimeInterval(Double(Self.lifetime.components.seconds)))
@@ -149,6 +152,16 @@ struct UploadRoutes {
         guard key.hasPrefix("uploads/"), key.split(separator: "/").count == 3 else {
             throw invalid("key must be the key POST /v1/uploads returned (uploads/ID/NAME)")
         }
+    }
+
+    /// `type/subtype` with optional parameters, printable ASCII: it becomes a header on the way to storage.
+    static func isMediaType(_ text: String) -> Bool {
+        guard text.utf8.count <= 200, text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else { return false }
+        let essence = (text.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+            .trimmingCharacters(in: .whitespaces)
+        let token = { (part: Substring) in !part.isEmpty && part.allSatisfy { $0.isLetter || $0.isNumber || "!#$&^_.+-".contains($0) } }
+        let parts = essence.split(separator: "/", omittingEmptySubsequences: false)
+        return parts.count == 2 && token(parts[0]) && token(parts[1])
     }
 
     private static func invalid(_ message: String) -> APIError { APIError(.unprocessableContent, "invalid_upload", message) }
