@@ -68,8 +68,9 @@ extension ConnectionLoop {
     /// One message of `queue` by basic.get (manual ack), or nil when it is empty. The
     /// puller's channel is reopened first if the broker closed it (a get on a missing queue).
     func get(_ record: ConsumerRecord, queue: String) throws(AMQPError) -> AMQPDelivery? {
-        if consumerChannels.values.first(where: { $0.record === record }) == nil { try startConsumer(record) }
-        guard let cc = consumerChannels.values.first(where: { $0.record === record }) else {
+        func channel() -> ConsumerChannel? { consumerChannels.values.first { $0.record === record } }
+        if channel() == nil { try startConsumer(record) }
+        guard let cc = channel() else {
             throw AMQPError(.connectionClosed, "basic.get from queue '\(queue)': no channel")
         }
         let ch = cc.channel

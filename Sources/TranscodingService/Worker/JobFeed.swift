@@ -41,11 +41,11 @@ final class JobFeed: Sendable {
                     start(delivery, priority)
                     continue
                 }
-                giveBack()
+                release()
                 try await Task.sleep(for: idle)
                 idle = min(idle * 2, idleCeiling)
             } catch {
-                giveBack()
+                release()
                 // Reconnecting, or a lane deleted under us (declared again after a reconnect).
                 logger.warning("cannot take jobs; trying again in 1 s", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: .seconds(1))
@@ -81,9 +81,7 @@ final class JobFeed: Sendable {
         }
     }
 
-    private func giveBack() { release() }
-
-    /// A job's slot is free again.
+    /// A slot is free again (its job settled, or the look found nothing).
     func release() {
         state.withLock { s in
             s.free += 1
