@@ -197,4 +197,33 @@ static inline void cgst_attach_timebase_encoder_probe(GstElement *encoder) {
     gst_object_unref(pad);
 }
 
+/// Segmented jobs keep the input's own timeline through every step: a demuxer starts its
+/// segment at the file's first timestamp, so running time would restart at 0 in each segment
+/// file. Moving that start into the base makes running time equal the timestamps again (muxers
+/// write running time), while stream time (progress) still counts from the file's start.
+static inline GstPadProbeReturn cgst_absolute_time_probe(GstPad *pad, GstPadProbeInfo *info, gpointer data) {
+    (void)pad; (void)data;
+    GstEvent *event = GST_PAD_PROBE_INFO_EVENT(info);
+    if (GST_EVENT_TYPE(event) != GST_EVENT_SEGMENT) return GST_PAD_PROBE_OK;
+    const GstSegment *in = NULL;
+    gst_event_parse_segment(event, &in);
+    if (in->format != GST_FORMAT_TIME || in->start == 0) return GST_PAD_PROBE_OK;
+    GstSegment segment;
+    gst_segment_copy_into(in, &segment);
+    segment.base += segment.start;
+    guint32 seqnum = gst_event_get_seqnum(event);
+    GstEvent *replaced = gst_event_new_segment(&segment);
+    gst_event_set_seqnum(replaced, seqnum);
+    gst_event_unref(event);
+    GST_PAD_PROBE_INFO_DATA(info) = replaced;
+    return GST_PAD_PROBE_OK;
+}
+/// An element-valued property (splitmuxsink's muxer), which gst_util_set_object_arg cannot set.
+static inline void cgst_set_element_property(GstElement *e, const gchar *name, GstElement *value) {
+    g_object_set(e, name, value, NULL);
+}
+static inline void cgst_attach_absolute_time_probe(GstPad *pad) {
+    gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, cgst_absolute_time_probe, NULL, NULL);
+}
+
 #endif

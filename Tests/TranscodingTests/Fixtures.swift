@@ -77,6 +77,11 @@ enum Fixtures {
         case "film-24fps.mp4":
             try run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=24",
                                "-t", "6", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", path])
+        // Long enough to split: 20 s with audio, a keyframe every 2 s, B-frames (x264's default).
+        case "split-20s.mp4":
+            try run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30",
+                               "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "20", "-c:v", "libx264",
+                               "-preset", "veryfast", "-g", "60", "-pix_fmt", "yuv420p", "-c:a", "aac", path])
         case "tone.wav": try run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440", "-t", "2", path])
         // No duration for the discoverer: an MPEG-TS of 25 frames without audio, as a capture would be.
         case "unknown-duration.ts":

@@ -49,26 +49,35 @@ public final class TranscodingEngine: Sendable {
     /// job within about 100 ms and throws `.cancelled`.
     public func transcode(input: String, output: String, options: TranscodeOptions,
                           progress: @escaping @Sendable (TranscodeProgress) -> Void) async throws(TranscodeError) -> TranscodeResult {
+        let plan = try Planner.plan(options, outputKey: output, limits: limits)
+        let fragmentMode = if case .fragment = options { true } else { false }
+        return try await transcode(input: input, output: output, plan: plan, fragmentMode: fragmentMode, progress: progress)
+    }
+
+    /// The temporary name an output is written under, next to it.
+    static func partialName(for output: String) -> String {
+        let url = URL(fileURLWithPath: output)
+        return url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).partial").path
+    }
+
+    func transcode(input: String, output: String, plan: EncodingPlan, fragmentMode: Bool,
+                   progress: @escaping @Sendable (TranscodeProgress) -> Void) async throws(TranscodeError) -> TranscodeResult {
         let clock = ContinuousClock()
         let started = clock.now
         let deadline = started + limits.overallTimeout
         var log = logger
         log[metadataKey: "transcode.output"] = "\(URL(fileURLWithPath: output).lastPathComponent)"
-        let plan = try Planner.plan(options, outputKey: output, limits: limits)
         let inputInfo = try await probe(input)
         // Hands back what the probe's decoders freed into thread arenas (about 2 MB on the trailer).
         cgst_trim_heap()
         try Self.check(inputInfo, against: plan, limits: limits)
         if Task.isCancelled { throw TranscodeError(.cancelled, "The job was cancelled.") }
 
-        let outputURL = URL(fileURLWithPath: output)
-        let temp = outputURL.deletingLastPathComponent()
-            .appendingPathComponent(".\(outputURL.lastPathComponent).\(UUID().uuidString).partial").path
+        let temp = Self.partialName(for: output)
         defer { try? FileManager.default.removeItem(atPath: temp) }
 
         let limits = limits
         let job = TranscodeJob()
-        let fragmentMode = if case .fragment = options { true } else { false }
         let jobLogger = log
         let result: Result<TranscodeJob.Outcome, TranscodeError> = await withTaskCancellationHandler {
             await OSThread.result { () throws(TranscodeError) -> TranscodeJob.Outcome in

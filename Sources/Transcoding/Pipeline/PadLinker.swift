@@ -15,16 +15,17 @@ final class PadLinker: Sendable {
 
     init(video: ObjectHandle?, audio: ObjectHandle?, encoded: Bool = false) {
         state = Mutex(State(video: video, audio: audio))
-        decodesVideo = video != nil
+        decodesVideo = video != nil && !encoded
         self.encoded = encoded
     }
 
     /// An audio-only job leaves video encoded: decodebin would otherwise decode every picture
     /// to throw it away (on the trailer that was most of an audio-only job's CPU time).
+    /// A linker of encoded streams on decodebin (the split) stops before every decoder.
     fileprivate func select(_ factory: OpaquePointer) -> Int32 {
         guard !decodesVideo else { return 0 }   // GST_AUTOPLUG_SELECT_TRY
         let klass = GStreamer.string(gst_element_factory_get_metadata(factory, GST_ELEMENT_METADATA_KLASS))
-        return klass.contains("Decoder") && klass.contains("Video") ? 1 : 0   // 1: _EXPOSE
+        return klass.contains("Decoder") && (encoded || klass.contains("Video")) ? 1 : 0   // 1: _EXPOSE
     }
 
     fileprivate func padAdded(_ pad: UnsafeMutablePointer<GstPad>) {

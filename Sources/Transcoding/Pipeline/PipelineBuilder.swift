@@ -38,7 +38,7 @@ enum PipelineBuilder {
         let audioAlone = plan.video == nil || !input.hasVideo || plan.audioOnly
         let demux = try a.add(ElementSpec(audioAlone ? "parsebin" : "decodebin"), name: audioAlone ? "parse" : "decode")
         let decode = audioAlone ? try a.add(ElementSpec("decodebin"), name: "decode") : demux
-        let mux = try a.add(ElementSpec(plan.container.muxerFactory), name: "mux")
+        let mux = try a.add(plan.keepsTimeline ? Segmenter.partMuxer : ElementSpec(plan.container.muxerFactory), name: "mux")
         let sink = try a.add(ElementSpec("filesink", [("location", outputPath), ("async", "false")]), name: "sink")
         try a.chain([src, demux])
         if audioAlone { PadLinker(video: nil, audio: a.sinkPad(decode), encoded: true).attach(to: demux) }
@@ -82,6 +82,7 @@ enum PipelineBuilder {
         guard videoEntry != nil || audioEntry != nil else {
             throw TranscodeError(.inputUnsupported, "The input has no stream this job can use.")
         }
+        if plan.keepsTimeline { for entry in [videoEntry, audioEntry].compactMap({ $0 }) { cgst_attach_absolute_time_probe(entry.pad) } }
         PadLinker(video: videoEntry, audio: audioEntry).attach(to: decode)
         return BuiltPipeline(pipeline: a.pipeline, fragmentSources: fragmentSource.map { [$0] } ?? [], counter: counter, countsFrames: videoEntry != nil)
     }

@@ -37,6 +37,11 @@ struct EncodingPlan: Sendable {
     var audioOnly: Bool
     /// Caps limiting the audio before its encoder (channel count), if any.
     var audioCaps: String?
+    /// A part of a segmented job: timestamps stay on the input's timeline (not restarted at the
+    /// part file's start) and are written to the microsecond, so that the parts join exactly.
+    var keepsTimeline = false
+
+    var isFragment: Bool { if case .fragment? = video { true } else { false } }
 
     /// Parser to put between an encoder and the muxer, by encoded media type.
     static func parser(for mediaType: String) -> String? {
