@@ -138,10 +138,11 @@ final class World: Sendable {
         if topology != Topology() {
             for queue in [topology.deadLetterQueue, topology.deadLetterNotifyQueue,
                           topology.progressQueue, topology.resultsQueue, topology.progressQueue + ".api",
-                          topology.cancelStream, topology.workersExchange + ".api"] + topology.jobsQueues
+                          topology.cancelStream, topology.workersExchange + ".api", topology.segmentsQueue] + topology.jobsQueues
                 + JobPriority.allCases.flatMap(topology.retryQueues) {
                 _ = try? await connection.deleteQueue(queue)
             }
+            try? await connection.deleteExchange(topology.segmentEventsExchange)
         }
         await connection.close()
         try? FileManager.default.removeItem(atPath: scratch)

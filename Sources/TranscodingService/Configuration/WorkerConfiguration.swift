@@ -21,6 +21,10 @@ public struct WorkerConfiguration: Sendable {
     /// The longest wait between two looks at the empty job lanes: an idle worker's pickup delay
     /// at worst, against 3 basic.get per look on the broker (docs/priorities.md).
     public var idlePoll: Duration
+    /// Segmented jobs (docs/segmenting.md): an input at least this long is spread over the
+    /// workers when its job says `auto` (or nothing), in parts of about `segmentSeconds`.
+    public var segmentThreshold: Duration
+    public var segmentSeconds: Int
     public var workerID: String
     public var logLevel: Logger.Level
     public var jsonLogs: Bool
@@ -115,6 +119,8 @@ public struct WorkerConfiguration: Sendable {
         stallTimeout = try seconds("TRANSCODER_STALL_TIMEOUT", 120, 1...86400)
         gracePeriod = try seconds("TRANSCODER_GRACE_PERIOD", 60, 0...86400)
         idlePoll = .milliseconds(try int("TRANSCODER_IDLE_POLL_MS", 200, 20...5000))
+        segmentThreshold = try seconds("TRANSCODER_SEGMENT_THRESHOLD", 600, 0...(7 * 24 * 3600))
+        segmentSeconds = try int("TRANSCODER_SEGMENT_SECONDS", 30, JobRequest.Segmenting.secondsRange)
         workerID = try string("TRANSCODER_WORKER_ID", "\(ProcessInfo.processInfo.hostName)-\(getpid())")
         let level = try string("TRANSCODER_LOG_LEVEL", "info")
         guard let parsed = Logger.Level(rawValue: level.lowercased()) else {

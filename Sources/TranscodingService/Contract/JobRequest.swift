@@ -15,6 +15,18 @@ public struct JobRequest: Sendable, Equatable, Codable {
     public var overrides: Overrides?
     /// Several outputs from one decode; then `outputKey` names the job's manifest (docs/messages.md).
     public var outputs: [Output]?
+    /// Spreading one input over many workers (docs/messages.md, "One input across many workers").
+    public var segmenting: Segmenting?
+
+    public struct Segmenting: Codable, Sendable, Equatable {
+        public enum Mode: String, Codable, Sendable { case auto, always, never }
+        public var mode: Mode = .auto
+        /// Target length of a part; nil: the worker's TRANSCODER_SEGMENT_SECONDS.
+        public var segmentSeconds: Int?
+        public static let secondsRange = 10...300
+        enum CodingKeys: String, CodingKey { case mode, segmentSeconds = "segment_seconds" }
+        public init(mode: Mode = .auto, segmentSeconds: Int? = nil) { self.mode = mode; self.segmentSeconds = segmentSeconds }
+    }
 
     /// One entry of `outputs`: a file (preset or fragment), an HLS package or thumbnails.
     public struct Output: Sendable, Equatable, Codable {
@@ -67,7 +79,7 @@ public struct JobRequest: Sendable, Equatable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case jobID = "job_id", inputKey = "input_key", outputKey = "output_key"
-        case transcodeOptions = "transcode_options", preset, overrides, outputs
+        case transcodeOptions = "transcode_options", preset, overrides, outputs, segmenting
     }
 
     public init(jobID: String, inputKey: String, outputKey: String, transcodeOptions: String? = nil,
@@ -104,6 +116,7 @@ extension JobRequest {
                 transcodeOptions: try optionalString(fields, "transcode_options", max: maxOptionsBytes),
                 preset: try optionalString(fields, "preset", max: 64)
             )
+            if let raw = fields["segmenting"], raw != .null { job.segmenting = try segmenting(raw) }
             if let raw = fields["outputs"], raw != .null {
                 guard job.transcodeOptions == nil, job.preset == nil, fields["overrides"] ?? .null == .null else {
                     throw JobFailure(.invalidJob, "with 'outputs', give 'preset', 'transcode_options' and 'overrides' per output, not at the top level")
@@ -209,6 +222,24 @@ extension JobRequest {
             for b in keys[(i + 1)...] where a == b || (a.hasSuffix("/") && b.hasPrefix(a)) || (b.hasSuffix("/") && a.hasPrefix(b)) {
                 throw JobFailure(.invalidJob, "the keys '\(a)' and '\(b)' overlap (output keys and output_key, the manifest, must be distinct and not inside one another's prefix)")
             }
+        }
+        return result
+    }
+
+    private static func segmenting(_ raw: JSONValue) throws(JobFailure) -> Segmenting {
+        let fields = try object(raw, "segmenting", known: ["mode", "segment_seconds"])
+        var result = Segmenting()
+        if let mode = try optionalString(fields, "mode", max: 16, in: "segmenting") {
+            guard let parsed = Segmenting.Mode(rawValue: mode) else {
+                throw JobFailure(.invalidJob, "'segmenting.mode' must be auto, always or never")
+            }
+            result.mode = parsed
+        }
+        if let seconds = try int(fields, "segment_seconds", in: "segmenting") {
+            guard Segmenting.secondsRange.contains(seconds) else {
+                throw JobFailure(.invalidJob, "'segmenting.segment_seconds' must be \(Segmenting.secondsRange.lowerBound) to \(Segmenting.secondsRange.upperBound)")
+            }
+            result.segmentSeconds = seconds
         }
         return result
     }

@@ -53,6 +53,11 @@ public struct ProgressMessage: Sendable, Equatable, Codable {
     public var retryInSeconds: Double?
     /// A several-output job: each output's key, state and progress.
     public var outputs: [OutputProgress]?
+    /// A segmented job: its parts (video parts and the audio), how many are encoded, and
+    /// how many workers encode them right now.
+    public var segmentsTotal: Int?
+    public var segmentsDone: Int?
+    public var workers: Int?
 
     public struct OutputProgress: Sendable, Equatable, Codable {
         public var key: String
@@ -69,6 +74,7 @@ public struct ProgressMessage: Sendable, Equatable, Codable {
         case outputKey = "output_key", outputSize = "output_size", durationSeconds = "duration_seconds"
         case outputCodec = "output_codec", outputWidth = "output_width", outputHeight = "output_height"
         case errorCode = "error_code", errorMessage = "error_message", retryInSeconds = "retry_in_seconds", outputs
+        case segmentsTotal = "segments_total", segmentsDone = "segments_done", workers
     }
 
     public init(jobID: String?, progress: Double, state: State, workerID: String, timestamp: Date = Date(),
@@ -109,6 +115,9 @@ public struct ProgressMessage: Sendable, Equatable, Codable {
         try c.encodeIfPresent(errorMessage, forKey: .errorMessage)
         try c.encodeIfPresent(retryInSeconds, forKey: .retryInSeconds)
         try c.encodeIfPresent(outputs, forKey: .outputs)
+        try c.encodeIfPresent(segmentsTotal, forKey: .segmentsTotal)
+        try c.encodeIfPresent(segmentsDone, forKey: .segmentsDone)
+        try c.encodeIfPresent(workers, forKey: .workers)
     }
 
     public func encoded() -> [UInt8] {

@@ -95,6 +95,15 @@ public struct Topology: Sendable, Equatable {
                                                   "x-max-length-bytes": .int(100_000_000)])
     }
     public var deadLetterNotifyQueue: String { jobsQueue + ".dead.notify" }
+    /// Internal: the parts of segmented jobs, taken by any worker before new jobs (docs/segmenting.md).
+    public var segmentsQueue: String { jobsQueue + ".segments" }
+    /// Internal topic exchange: part workers tell a job's coordinator how its parts go (routing key: job id).
+    public var segmentEventsExchange: String { jobsQueue + ".segments.events" }
+    /// No dead-letter exchange: a part is not a job, and one that keeps killing workers is
+    /// failed by the worker that sees its last delivery (``Worker/handleSegment``).
+    var segments: QueueSpec {
+        QueueSpec(name: segmentsQueue, arguments: ["x-queue-type": .string("quorum"), "x-delivery-limit": .int(Int64(deliveryLimit))])
+    }
 
     var jobs: QueueSpec { jobs(.normal) }
     func jobs(_ priority: JobPriority) -> QueueSpec {
@@ -142,6 +151,8 @@ public struct Topology: Sendable, Equatable {
             }
         }
         _ = try await connection.declare(queue: cancels)
+        _ = try await connection.declare(queue: segments)
+        try await connection.declare(exchange: ExchangeSpec(name: segmentEventsExchange, kind: .topic))
         try await connection.declare(exchange: ExchangeSpec(name: workersExchange, kind: .fanout))
         try await connection.declare(exchange: ExchangeSpec(name: progressOverflowExchange, kind: .headers))
         _ = try await connection.declare(queue: results)

@@ -79,6 +79,14 @@ struct ChildEngine: Sendable {
         return result
     }
 
+    /// A step of a segmented job; its answer (split, completed or joined) as the child sent it.
+    func segmented(_ step: SegmentedStep, jobID: String, input: String, output: String, options: TranscodeOptions, workingDirectory: String,
+                   logger: Logger, progress: @escaping @Sendable (TranscodeProgress) -> Void) async throws(JobFailure) -> ChildEvent {
+        let request = ChildRequest(jobID: jobID, input: input, output: output, options: options, segmented: step, limits: limits,
+                                   cpuSeconds: cpuSeconds, logLevel: logLevel.rawValue, jsonLogs: jsonLogs)
+        return try await run(request, workingDirectory: workingDirectory, logger: logger, progress: progress)
+    }
+
     private func run(_ request: ChildRequest, workingDirectory: String, logger: Logger,
                      progress: @escaping @Sendable (TranscodeProgress) -> Void) async throws(JobFailure) -> ChildEvent {
         let jobID = request.jobID
@@ -174,7 +182,7 @@ struct ChildEngine: Sendable {
                                 + "(TRANSCODER_JOB_MEMORY_MB); an unbounded queue or a huge frame size in the options or the input does this.")
         case (.stalled?, _):
             throw JobFailure(.timedOut, "The media engine stopped reporting progress for longer than the stall timeout and was stopped.")
-        case (nil, .completed?), (nil, .completedOutputs?):
+        case (nil, .completed?), (nil, .completedOutputs?), (nil, .split?), (nil, .joined?):
             return final!
         case (nil, .failed(let code, let message)?):
             throw JobFailure(TranscodeError(code, message))

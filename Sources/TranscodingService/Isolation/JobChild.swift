@@ -34,7 +34,20 @@ public enum JobChild {
 
         let engine = TranscodingEngine(limits: request.limits, logger: logger)
         do {
-            if let outputs = request.outputs {
+            if let step = request.segmented {
+                let progress: @Sendable (TranscodeProgress) -> Void = { emit(.progress($0)) }
+                switch step {
+                case let .split(seconds, minimum, key):
+                    emit(.split(try await engine.split(input: request.input, directory: request.output, segmentSeconds: seconds,
+                                                       minimumSeconds: minimum, options: request.options, outputKey: key, progress: progress)))
+                case let .encode(part, key):
+                    emit(.completed(try await engine.transcodeSegment(input: request.input, output: request.output, options: request.options,
+                                                                      outputKey: key, part: part, progress: progress)))
+                case let .join(parts, audio, key, duration):
+                    emit(.joined(try await engine.join(parts: parts, audio: audio, output: request.output, options: request.options,
+                                                       outputKey: key, duration: duration, progress: progress)))
+                }
+            } else if let outputs = request.outputs {
                 let result = try await engine.transcode(input: request.input, outputs: outputs, directory: request.output) { emit(.progress($0)) }
                 emit(.completedOutputs(result))
             } else {

@@ -35,7 +35,10 @@ public struct JobRunner: Sendable {
 
     /// Throws ``JobFailure``, or `CancellationError` when the task was cancelled (the
     /// worker is shutting down and the job goes back to the queue).
-    func run(_ job: JobRequest, reporter: ProgressReporter, logger: Logger) async throws -> Completed {
+    ///
+    /// With `segments`, a single-output job that does not say `never` may be spread over the
+    /// workers (``SegmentCoordinator``); it is transcoded here when its input is too short.
+    func run(_ job: JobRequest, reporter: ProgressReporter, logger: Logger, segments: SegmentContext? = nil) async throws -> Completed {
         let clock = ContinuousClock()
         let started = clock.now
         try transcode.validate(job)
@@ -44,10 +47,18 @@ public struct JobRunner: Sendable {
         let scratch = try ScratchDirectory.create(root: scratchRoot, jobID: job.jobID)
         defer { scratch.remove() }
 
-        reporter.update(.downloading, fraction: 0)
-        logger.info("fetching input", metadata: ["s3.key": "\(job.inputKey)"])
-        let input = try await timed("fetch") {
-            try await fetch.run(key: job.inputKey, into: scratch) { reporter.update(.downloading, fraction: $0) }
+        let input: (path: String, size: Int64)
+        if let segments, job.outputs == nil, job.segmenting?.mode != .never {
+            switch try await SegmentCoordinator(runner: self, context: segments).run(job, scratch: scratch, reporter: reporter, logger: logger) {
+            case .completed(let done): return done
+            case .notSegmented(let fetched): input = fetched
+            }
+        } else {
+            reporter.update(.downloading, fraction: 0)
+            logger.info("fetching input", metadata: ["s3.key": "\(job.inputKey)"])
+            input = try await timed("fetch") {
+                try await fetch.run(key: job.inputKey, into: scratch) { reporter.update(.downloading, fraction: $0) }
+            }
         }
         Counter(label: "transcoder_bytes_total", dimensions: [("direction", "in")]).increment(by: Int(input.size))
 
@@ -85,6 +96,30 @@ public struct JobRunner: Sendable {
 }
 
 extension JobRunner {
+    /// One part of a segmented job, on whichever worker took its task: the source part in,
+    /// encoded in a job child with the job's own options, stored under its fixed key.
+    func encodePart(_ job: JobRequest, part: String, keys: SegmentKeys, logger: Logger,
+                    progress: @escaping @Sendable (TranscodeProgress) -> Void) async throws -> Int64 {
+        let scratch = try ScratchDirectory.create(root: scratchRoot, jobID: "\(job.jobID)-part-\(part)")
+        defer { scratch.remove() }
+        let source = scratch.file("part.mkv")
+        do {
+            _ = try await store.storage.download(keys.source(part), to: source)
+        } catch {
+            if Task.isCancelled { throw CancellationError() }
+            throw JobFailure(storage: error, key: keys.source(part), input: true, bucket: store.storage.configuration.bucket)
+        }
+        let encoded = scratch.file("encoded.mkv")
+        let kind: SegmentPart = part == SegmentManifest.audioPart ? .audio : .video
+        let event = try await timed("transcode") {
+            // The child's job id names the part too (its logs; the test-only faults can aim at one part).
+            try await transcode.child.segmented(.encode(part: kind, outputKey: job.outputKey), jobID: "\(job.jobID)#\(part)", input: source, output: encoded,
+                                                options: job.options, workingDirectory: scratch.path, logger: logger, progress: progress)
+        }
+        guard case .completed = event else { throw JobFailure(.internalError, "The media engine process answered a different step.") }
+        return try await timed("store") { try await store.run(file: encoded, key: keys.encoded(part)) { _ in } }
+    }
+
     /// Runs one stage under its duration metric.
     private func timed<T>(_ stage: String, _ body: () async throws -> T) async throws -> T {
         let clock = ContinuousClock()

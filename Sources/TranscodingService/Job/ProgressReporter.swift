@@ -20,6 +20,7 @@ final class ProgressReporter: Sendable {
         var progress = 0.0
         var fps: Double?
         var outputs: [ProgressMessage.OutputProgress]?
+        var segments: (total: Int, done: Int, workers: Int)?
     }
 
     let base: ProgressMessage
@@ -50,6 +51,11 @@ final class ProgressReporter: Sendable {
         state.withLock { $0.outputs = outputs }
     }
 
+    /// A segmented job's parts, carried by every following message.
+    func setSegments(total: Int, done: Int, workers: Int) {
+        state.withLock { $0.segments = (total, done, workers) }
+    }
+
     /// Reports `fraction` (0...1) of a stage. Callable from any thread.
     func update(_ stage: ProgressMessage.State, fraction: Double, fps: Double? = nil, eta: Double? = nil,
                 frames: Int? = nil, position: Double? = nil) {
@@ -76,6 +82,7 @@ final class ProgressReporter: Sendable {
             m.etaSeconds = eta.flatMap { $0.isFinite && $0 >= 0 ? $0.rounded() : nil }
             m.frames = frames
             m.outputs = s.outputs
+            if let segments = s.segments { (m.segmentsTotal, m.segmentsDone, m.workers) = segments }
             m.positionSeconds = position.flatMap { $0.isFinite && $0 >= 0 ? ($0 * 10).rounded() / 10 : nil }
             return m
         }
@@ -92,6 +99,9 @@ final class ProgressReporter: Sendable {
         var m = ProgressMessage(jobID: base.jobID, progress: state == .completed ? 100 : self.state.withLock { $0.progress },
                                 state: state, workerID: base.workerID, attempt: base.attempt)
         m.startedAt = base.startedAt
+        if let segments = self.state.withLock({ $0.segments }) {
+            (m.segmentsTotal, m.segmentsDone, m.workers) = (segments.total, state == .completed ? segments.total : segments.done, 0)
+        }
         // A job's outputs end together: all stored, or none.
         m.outputs = self.state.withLock { $0.outputs }?.map { o in
             .init(key: o.key, state: state, progress: state == .completed ? 100 : o.progress)

@@ -13,8 +13,9 @@ final class Cancellations: Sendable {
     private struct State {
         /// Job id → time of its latest cancel request (ms since 1970).
         var requested: [String: Int64] = [:]
-        /// Job id → how to stop its running attempt, and when that copy was submitted.
-        var running: [String: (submittedAt: Int64?, stop: @Sendable () -> Void)] = [:]
+        /// Job id → how to stop each of its running attempts (the job, or parts of a segmented
+        /// job, by part name), and when that copy was submitted.
+        var running: [String: [String: (submittedAt: Int64?, stop: @Sendable () -> Void)]] = [:]
         var caughtUp = false
         var waiters: [CheckedContinuation<Void, Never>] = []
     }
@@ -32,15 +33,20 @@ final class Cancellations: Sendable {
     }
 
     /// Registers a running attempt; false (and nothing registered) when it is already cancelled.
-    func register(_ id: String, submittedAt: Int64?, stop: @escaping @Sendable () -> Void) -> Bool {
+    func register(_ id: String, part: String = "", submittedAt: Int64?, stop: @escaping @Sendable () -> Void) -> Bool {
         state.withLock { s in
             if Self.applies(s.requested[id], submittedAt) { return false }
-            s.running[id] = (submittedAt, stop)
+            s.running[id, default: [:]][part] = (submittedAt, stop)
             return true
         }
     }
 
-    func unregister(_ id: String) { _ = state.withLock { $0.running.removeValue(forKey: id) } }
+    func unregister(_ id: String, part: String = "") {
+        state.withLock { s in
+            s.running[id]?[part] = nil
+            if s.running[id]?.isEmpty == true { s.running[id] = nil }
+        }
+    }
 
     func receive(_ request: CancelRequest) {
         if request.marker == marker {
@@ -49,12 +55,11 @@ final class Cancellations: Sendable {
             return
         }
         guard let id = request.jobID else { return }
-        let stop = state.withLock { s -> (@Sendable () -> Void)? in
+        let stops = state.withLock { s -> [@Sendable () -> Void] in
             s.requested[id] = max(s.requested[id] ?? 0, request.requestedAt)
-            guard let running = s.running[id], Self.applies(request.requestedAt, running.submittedAt) else { return nil }
-            return running.stop
+            return (s.running[id] ?? [:]).values.filter { Self.applies(request.requestedAt, $0.submittedAt) }.map(\.stop)
         }
-        stop?()
+        stops.forEach { $0() }
     }
 
     /// Returns once the stream was read up to this worker's marker, or after `patience`.

@@ -2,7 +2,9 @@ import Logging
 import RabbitMQ
 import Synchronization
 
-/// Takes a job for each free slot, asking the lanes highest priority first (basic.get).
+/// Takes a job for each free slot, asking the lanes highest priority first (basic.get);
+/// before any of them, the parts of segmented jobs already started (docs/segmenting.md):
+/// finishing what has begun keeps the number of half-done jobs, and their scratch, bounded.
 ///
 /// A consumer's prefetch would hold messages the worker cannot start yet, out of reach of
 /// other workers and of a later high-priority job; and a quorum queue (3.10 has no
@@ -18,13 +20,17 @@ final class JobFeed: Sendable {
     }
     private let state: Mutex<State>
     private let puller: AMQPPuller
-    private let lanes: [(priority: JobPriority, queue: String)]
+    enum Lane: Sendable, Equatable {
+        case segments
+        case jobs(JobPriority)
+    }
+    private let lanes: [(lane: Lane, queue: String)]
     private let idleCeiling: Duration
     private let logger: Logger
 
     init(puller: AMQPPuller, topology: Topology, slots: Int, idleCeiling: Duration, logger: Logger) {
         self.puller = puller
-        lanes = JobPriority.descending.map { ($0, topology.jobsQueue($0)) }
+        lanes = [(.segments, topology.segmentsQueue)] + JobPriority.descending.map { (.jobs($0), topology.jobsQueue($0)) }
         state = Mutex(State(free: slots))
         self.idleCeiling = idleCeiling
         self.logger = logger
@@ -32,13 +38,13 @@ final class JobFeed: Sendable {
 
     /// Hands each job taken to `start` until ``stop()``. The caller calls ``release()`` once
     /// the job is settled.
-    func run(_ start: (AMQPDelivery, JobPriority) -> Void) async {
+    func run(_ start: (AMQPDelivery, Lane) -> Void) async {
         var idle = Duration.milliseconds(10)
         while await slot() {
             do {
-                if let (delivery, priority) = try await take() {
+                if let (delivery, lane) = try await take() {
                     idle = .milliseconds(10)
-                    start(delivery, priority)
+                    start(delivery, lane)
                     continue
                 }
                 release()
@@ -54,9 +60,9 @@ final class JobFeed: Sendable {
     }
 
     /// One job from the highest lane that has one.
-    private func take() async throws -> (AMQPDelivery, JobPriority)? {
+    private func take() async throws -> (AMQPDelivery, Lane)? {
         for lane in lanes {
-            if let delivery = try await puller.get(from: lane.queue) { return (delivery, lane.priority) }
+            if let delivery = try await puller.get(from: lane.queue) { return (delivery, lane.lane) }
         }
         return nil
     }
@@ -81,6 +87,10 @@ final class JobFeed: Sendable {
         }
     }
 
+    /// A slot that can be given back early (a coordinator waiting for its parts) and is
+    /// given back once in any case.
+    func token() -> SlotToken { SlotToken(feed: self) }
+
     /// A slot is free again (its job settled, or the look found nothing).
     func release() {
         state.withLock { s in
@@ -95,5 +105,15 @@ final class JobFeed: Sendable {
             s.stopped = true
             return s.waiter.take()
         }?.resume()
+    }
+}
+
+/// One taken slot; ``release()`` frees it the first time only.
+final class SlotToken: Sendable {
+    private let feed: JobFeed
+    private let released = Atomic<Bool>(false)
+    init(feed: JobFeed) { self.feed = feed }
+    func release() {
+        if !released.exchange(true, ordering: .relaxed) { feed.release() }
     }
 }

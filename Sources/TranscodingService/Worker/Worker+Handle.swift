@@ -6,7 +6,8 @@ import RabbitMQ
 extension Worker {
     /// One delivery from start to settlement. Never throws: every outcome ends in an ack
     /// (completed, or failed and dead-lettered) or a requeue (shutdown).
-    func handle(_ delivery: AMQPDelivery, priority: JobPriority, publisher: ProgressPublisher, router: JobRouter) async {
+    func handle(_ delivery: AMQPDelivery, priority: JobPriority, publisher: ProgressPublisher, router: JobRouter,
+                connection: AMQPConnection, slot: SlotToken) async {
         inFlight.enter()
         defer { inFlight.leave() }
         let clock = ContinuousClock()
@@ -57,7 +58,11 @@ extension Worker {
         defer { heartbeats.remove(job.jobID) }
         reporter.update(.queued, fraction: 0)
         // The attempt runs in its own task so that a cancel request stops it alone.
-        let work = Task { try await runner.run(job, reporter: reporter, logger: logger) }
+        let segments = SegmentContext(connection: connection, topology: configuration.topology, workerID: configuration.workerID,
+                                      threshold: configuration.segmentThreshold, defaultSeconds: configuration.segmentSeconds,
+                                      jobBody: delivery.body, submittedAt: submittedAt, releaseSlot: { slot.release() },
+                                      deadline: .now + configuration.jobTimeout)
+        let work = Task { try await runner.run(job, reporter: reporter, logger: logger, segments: segments) }
         let stoppable = cancels.register(job.jobID, submittedAt: submittedAt) { work.cancel() }
         if !stoppable { work.cancel() }
         defer { if stoppable { cancels.unregister(job.jobID) } }
@@ -82,6 +87,7 @@ extension Worker {
             // Stopped by a cancel request (not by shutdown): the runner removed its scratch
             // space and every object it had stored.
             await reporter.close()
+            await SegmentCoordinator(runner: runner, context: segments).discard(SegmentKeys(jobID: job.jobID))
             await settleCancelled(delivery, reporter.final(.cancelled), publisher: publisher, logger: logger)
             outcome = .failed
         } catch let failure as JobFailure where !Task.isCancelled {

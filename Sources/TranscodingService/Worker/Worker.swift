@@ -96,10 +96,16 @@ public final class Worker: Service {
             group.addTask { await self.reportDeliveryLimits(notices, publisher: publisher) }
             group.addTask { await self.heartbeats.run(on: amqp, self.configuration, logger: self.logger) }
             await withGracefulShutdownHandler {
-                await feed.run { delivery, priority in
+                await feed.run { delivery, lane in
+                    let slot = feed.token()
                     group.addTask {
-                        await self.handle(delivery, priority: priority, publisher: publisher, router: router)
-                        feed.release()
+                        switch lane {
+                        case .segments:
+                            await self.handleSegment(delivery, connection: amqp)
+                        case .jobs(let priority):
+                            await self.handle(delivery, priority: priority, publisher: publisher, router: router, connection: amqp, slot: slot)
+                        }
+                        slot.release()
                     }
                 }
             } onGracefulShutdown: {
