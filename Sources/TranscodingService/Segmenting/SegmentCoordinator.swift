@@ -172,19 +172,26 @@ struct SegmentCoordinator: Sendable {
         return try await join(job, manifest, keys: keys, scratch: scratch, reporter: reporter, logger: logger, started: started)
     }
 
-    /// A part's stored failure as the job's: the job fails with the part's reason.
+    /// A part's stored failure as the job's: the job fails with the part's reason. The record
+    /// goes, the parts stay: if the job is retried only that part is encoded again, and if it
+    /// is dead-lettered the worker deletes the prefix (``Worker/settleFailure``).
     private func partFailure(_ key: String, keys: SegmentKeys) async throws -> JobFailure {
         let part = SegmentKeys.part(of: key)
         let event = (try? await storage.get(key)).flatMap { SegmentEvent.decode($0) }
-        await discard(keys)
+        for failed in (try? await storage.listAll(prefix: keys.failurePrefix)) ?? [] { try? await storage.delete(failed.key) }
         let label = part == SegmentManifest.audioPart ? "the audio" : "part \(Int(part).map { $0 + 1 }.map(String.init) ?? part)"
         return JobFailure(event?.errorCode ?? .internalError, "\(label) of the segmented job failed: \(event?.errorMessage ?? "no reason recorded")")
     }
 
     /// Deletes everything the job keeps under its prefix (best effort).
-    func discard(_ keys: SegmentKeys) async {
+    func discard(_ keys: SegmentKeys) async { await Self.discard(keys, storage: storage) }
+
+    static func discard(_ keys: SegmentKeys, storage: S3Client) async {
         guard let objects = try? await storage.listAll(prefix: keys.prefix) else { return }
-        try? await forEach(objects.map(\.key), concurrency: 8) { try? await storage.delete($0) }
+        // The manifest first: a part task that finds none knows its job is over.
+        let ordered = objects.map(\.key).sorted { a, _ in a == keys.manifest }
+        if ordered.first == keys.manifest { try? await storage.delete(keys.manifest) }
+        try? await forEach(Array(ordered.drop { $0 == keys.manifest }), concurrency: 8) { try? await storage.delete($0) }
     }
 
     private func join(_ job: JobRequest, _ manifest: SegmentManifest, keys: SegmentKeys, scratch: ScratchDirectory,

@@ -87,7 +87,7 @@ extension Worker {
             // Stopped by a cancel request (not by shutdown): the runner removed its scratch
             // space and every object it had stored.
             await reporter.close()
-            await SegmentCoordinator(runner: runner, context: segments).discard(SegmentKeys(jobID: job.jobID))
+            await SegmentCoordinator.discard(SegmentKeys(jobID: job.jobID), storage: storage)
             await settleCancelled(delivery, reporter.final(.cancelled), publisher: publisher, logger: logger)
             outcome = .failed
         } catch let failure as JobFailure where !Task.isCancelled {
@@ -158,6 +158,8 @@ extension Worker {
             return
         }
         logger.warning("job failed", metadata: ["error.code": "\(failure.code.rawValue)", "error": "\(failure.message)"])
+        // A segmented job's parts are of no use any more (a retried one keeps them).
+        if let id = message.jobID { await SegmentCoordinator.discard(SegmentKeys(jobID: id), storage: storage) }
         Counter(label: "transcoder_jobs_total", dimensions: [("outcome", "failed")]).increment()
         do {
             try await publisher.publishFinal(message, logger: logger)

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Metrics
 import RabbitMQ
+import S3
 import Synchronization
 import Transcoding
 
@@ -30,6 +31,18 @@ extension Worker {
         // Done already: a redelivery after the part was stored, or a coordinator that queued it again.
         if (try? await storage.head(keys.encoded(task.part))) != nil {
             try? await delivery.ack()
+            return
+        }
+        // No manifest: the job ended (completed, cancelled or dead-lettered) and its prefix is gone.
+        do {
+            _ = try await storage.head(keys.manifest)
+        } catch let error as S3Error where error.isNotFound {
+            logger.info("part of a job that has ended dropped")
+            try? await delivery.ack()
+            return
+        } catch {
+            try? await Task.sleep(for: .seconds(1))
+            try? await delivery.nack(requeue: true)
             return
         }
         let events = PartEvents(connection: connection, topology: configuration.topology, jobID: job.jobID, part: task.part,
