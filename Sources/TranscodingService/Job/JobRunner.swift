@@ -102,6 +102,7 @@ extension JobRunner {
                     progress: @escaping @Sendable (TranscodeProgress) -> Void) async throws -> Int64 {
         let scratch = try ScratchDirectory.create(root: scratchRoot, jobID: "\(job.jobID)-part-\(part)")
         defer { scratch.remove() }
+        let started = ContinuousClock.now
         let source = scratch.file("part.mkv")
         do {
             _ = try await store.storage.download(keys.source(part), to: source)
@@ -109,6 +110,7 @@ extension JobRunner {
             if Task.isCancelled { throw CancellationError() }
             throw JobFailure(storage: error, key: keys.source(part), input: true, bucket: store.storage.configuration.bucket)
         }
+        let downloaded = ContinuousClock.now
         let encoded = scratch.file("encoded.mkv")
         let kind: SegmentPart = part == SegmentManifest.audioPart ? .audio : .video
         let event = try await timed("transcode") {
@@ -116,8 +118,13 @@ extension JobRunner {
             try await transcode.child.segmented(.encode(part: kind, outputKey: job.outputKey), jobID: "\(job.jobID)#\(part)", input: source, output: encoded,
                                                 options: job.options, workingDirectory: scratch.path, logger: logger, progress: progress)
         }
-        guard case .completed = event else { throw JobFailure(.internalError, "The media engine process answered a different step.") }
-        return try await timed("store") { try await store.run(file: encoded, key: keys.encoded(part)) { _ in } }
+        guard case .completed(let result) = event else { throw JobFailure(.internalError, "The media engine process answered a different step.") }
+        let transcoded = ContinuousClock.now
+        let bytes = try await timed("store") { try await store.run(file: encoded, key: keys.encoded(part)) { _ in } }
+        logger.info("part stored", metadata: [
+            "output.bytes": "\(bytes)", "duration_seconds": "\(result.output.duration)", "download_ms": "\((downloaded - started).milliseconds)",
+            "encode_ms": "\((transcoded - downloaded).milliseconds)", "store_ms": "\((ContinuousClock.now - transcoded).milliseconds)"])
+        return bytes
     }
 
     /// Runs one stage under its duration metric.

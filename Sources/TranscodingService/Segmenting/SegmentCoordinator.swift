@@ -58,6 +58,7 @@ struct SegmentCoordinator: Sendable {
         }
         reporter.update(.downloading, fraction: 0)
         let input = try await runner.fetch.run(key: job.inputKey, into: scratch) { reporter.update(.downloading, fraction: $0) }
+        let fetched = clock.now
         let mode = job.segmenting?.mode ?? .auto
         let seconds = job.segmenting?.segmentSeconds ?? context.defaultSeconds
         let minimum = mode == .always ? 0 : Double(context.threshold.components.seconds)
@@ -75,6 +76,7 @@ struct SegmentCoordinator: Sendable {
             return .notSegmented(input: input)
         }
         try? FileManager.default.removeItem(atPath: input.path)
+        let splitDone = clock.now
 
         // Parts in the bucket first, the manifest last: a manifest means every part is there.
         var files = split.segments.enumerated().map { (String(format: "%05d", $0.offset), directory + "/" + $0.element) }
@@ -95,7 +97,8 @@ struct SegmentCoordinator: Sendable {
             throw JobFailure(storage: error, key: keys.manifest, input: false, bucket: storage.configuration.bucket)
         }
         logger.info("input split", metadata: ["parts": "\(manifest.videoParts.count)", "audio": "\(manifest.hasAudio)",
-                                              "segment_seconds": "\(seconds)", "elapsed_seconds": "\((clock.now - started).components.seconds)"])
+                                              "segment_seconds": "\(seconds)", "fetch_ms": "\((fetched - started).milliseconds)",
+                                              "split_ms": "\((splitDone - fetched).milliseconds)", "upload_ms": "\((clock.now - splitDone).milliseconds)"])
         return .completed(try await coordinate(job, manifest, keys: keys, scratch: scratch, reporter: reporter, logger: logger, started: started))
     }
 
@@ -226,9 +229,11 @@ struct SegmentCoordinator: Sendable {
             reporter.update(.uploading, fraction: size > 0 ? Double(sent) / Double(size) : 1)
         }
         Counter(label: "transcoder_bytes_total", dimensions: [("direction", "out")]).increment(by: Int(stored))
+        let storedAt = clock.now
         await discard(keys)
         logger.info("segmented job joined", metadata: ["parts": "\(manifest.parts.count)", "fetch_ms": "\(fetched.milliseconds)",
-                                                       "join_ms": "\(joined.milliseconds)", "output.bytes": "\(stored)"])
+                                                       "join_ms": "\(joined.milliseconds)", "store_ms": "\((storedAt - t0 - fetched - joined).milliseconds)",
+                                                       "cleanup_ms": "\((clock.now - storedAt).milliseconds)", "output.bytes": "\(stored)"])
         return JobRunner.Completed(outputKey: job.outputKey, outputSize: stored, durationSeconds: info.duration, inputSize: manifest.inputSize,
                                    frames: nil, elapsed: clock.now - started, codec: info.video?.codec ?? info.audio?.codec,
                                    width: info.video?.width, height: info.video?.height)

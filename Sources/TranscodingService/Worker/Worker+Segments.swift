@@ -66,11 +66,11 @@ extension Worker {
         if !stoppable { work.cancel() }
         defer { if stoppable { cancels.unregister(job.jobID, part: task.part) } }
         do {
-            let bytes = try await withTaskCancellationHandler { try await work.value } onCancel: { work.cancel() }
+            _ = try await withTaskCancellationHandler { try await work.value } onCancel: { work.cancel() }
             await events.send(.done)
             try? await delivery.ack()
             Counter(label: "transcoder_segments_total", dimensions: [("outcome", "completed")]).increment()
-            logger.info("part stored", metadata: ["output.bytes": "\(bytes)", "elapsed_ms": "\((clock.now - started).milliseconds)"])
+            Timer(label: "transcoder_segment_duration_seconds").record(clock.now - started)
         } catch where work.isCancelled && !Task.isCancelled {
             logger.info("part of a cancelled job stopped")
             try? await delivery.ack()
