@@ -122,7 +122,6 @@ print(f"  wall {t_two:.1f} s = serial {serial:.1f} s + parts {t_two - serial:.1f
 for name, path in (("segmented", f"{WORK}/two.mp4"), ("unsegmented", f"{WORK}/whole.mp4")):
     key = f"out/{RUN}-two.mp4" if name == "segmented" else f"out/{RUN}-whole.mp4"
     s3.download_file(BUCKET, key, path)
-video_parts = sorted(e for e in parts if e.get("job.part") != "audio")
 starts = [i * SEGMENT for i in range(len([p for p in parts if p.get("job.part") != "audio"]))]
 seg = part_bitrates(f"{WORK}/two.mp4", starts)
 whole = part_bitrates(f"{WORK}/whole.mp4", starts)

@@ -7,11 +7,13 @@ struct ProgressBar {
 
     /// `frames` and `position` (media seconds done) are shown when there is no ETA: the only
     /// sign of advance for an input of unknown duration.
-    mutating func show(percent: Double, state: String, fps: Double?, eta: Double?, frames: Int? = nil, position: Double? = nil) {
+    mutating func show(percent: Double, state: String, fps: Double?, eta: Double?, frames: Int? = nil, position: Double? = nil,
+                       parts: (done: Int, total: Int, workers: Int)? = nil) {
         let width = 30
         let filled = Int((min(100, max(0, percent)) / 100 * Double(width)).rounded())
         var line = "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] "
         line += String(format: "%5.1f%% %@", percent, state)
+        if let parts { line += "  parts \(parts.done)/\(parts.total) on \(parts.workers) worker\(parts.workers == 1 ? "" : "s")" }
         if let fps { line += String(format: "  %.0f fps", fps) }
         if let eta {
             line += "  ETA \(Int(eta))s"

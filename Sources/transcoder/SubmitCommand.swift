@@ -22,6 +22,10 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(help: "Job id (default: a new UUID).") var jobID: String?
     @Option(help: "high, normal or low: a free worker takes high jobs first, low ones last.")
     var priority: JobPriority = .normal
+    @Option(help: "auto, always or never: spread the input over the workers (auto: when it is long; docs/segmenting.md).")
+    var segmenting: JobRequest.Segmenting.Mode?
+    @Option(help: "Longest part of a segmented job, 10-300 s (implies --segmenting always unless given).")
+    var segmentSeconds: Int?
     @Flag(help: "Show live progress and exit non-zero if the job fails.") var wait = false
     @OptionGroup var config: ConfigOptions
 
@@ -38,6 +42,9 @@ struct SubmitCommand: AsyncParsableCommand {
             do { job.outputs = try JSONDecoder().decode([JobRequest.Output].self, from: Data(outputs.utf8)) } catch {
                 throw ValidationError("--outputs is not a JSON array of outputs: \(error)")
             }
+        }
+        if segmenting != nil || segmentSeconds != nil {
+            job.segmenting = .init(mode: segmenting ?? .always, segmentSeconds: segmentSeconds)
         }
         // The same checks a worker makes, before anything is uploaded.
         _ = try JobRequest.decode(Array(try JSONEncoder().encode(job)))
@@ -65,7 +72,8 @@ struct SubmitCommand: AsyncParsableCommand {
         var bar = ProgressBar()
         for try await message in stream {
             bar.show(percent: message.progress, state: message.state.rawValue, fps: message.fps, eta: message.etaSeconds,
-                     frames: message.frames, position: message.positionSeconds)
+                     frames: message.frames, position: message.positionSeconds,
+                     parts: message.segmentsTotal.map { (message.segmentsDone ?? 0, $0, message.workers ?? 0) })
             guard message.state.isFinal else { continue }
             bar.finish()
             await connection.close()
@@ -97,3 +105,4 @@ struct SubmitCommand: AsyncParsableCommand {
 }
 
 extension JobPriority: ExpressibleByArgument {}
+extension JobRequest.Segmenting.Mode: ExpressibleByArgument {}

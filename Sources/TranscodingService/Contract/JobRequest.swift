@@ -19,7 +19,7 @@ public struct JobRequest: Sendable, Equatable, Codable {
     public var segmenting: Segmenting?
 
     public struct Segmenting: Codable, Sendable, Equatable {
-        public enum Mode: String, Codable, Sendable { case auto, always, never }
+        public enum Mode: String, Codable, Sendable, CaseIterable { case auto, always, never }
         public var mode: Mode = .auto
         /// Target length of a part; nil: the worker's TRANSCODER_SEGMENT_SECONDS.
         public var segmentSeconds: Int?

@@ -45,5 +45,5 @@ public struct WorkerHeartbeat: Sendable, Codable, Equatable {
 
 /// The version `transcoder --version` prints and heartbeats carry.
 public enum BuildInfo {
-    public static let version = "0.6.0"
+    public static let version = "0.7.0"
 }
