@@ -12,6 +12,24 @@ struct JobRequestTests {
         #expect(job.options == .fragment("videoconvert ! x264enc"))
     }
 
+    @Test func segmentingDecodesAndRoundTrips() throws {
+        let job = try decode(#"{"job_id": "a", "input_key": "i", "output_key": "o.mp4", "preset": "h264-720p", "segmenting": {"mode": "always", "segment_seconds": 20}}"#)
+        #expect(job.segmenting == .init(mode: .always, segmentSeconds: 20))
+        let defaults = try decode(#"{"job_id": "a", "input_key": "i", "output_key": "o.mp4", "preset": "h264-720p", "segmenting": {}}"#)
+        #expect(defaults.segmenting == .init(mode: .auto, segmentSeconds: nil))
+        #expect(try decode(#"{"job_id": "a", "input_key": "i", "output_key": "o", "preset": "p", "segmenting": null}"#).segmenting == nil)
+        // What the CLI and the API send is what a worker reads.
+        #expect(try JobRequest.decode(Array(try JSONEncoder().encode(job))) == job)
+    }
+
+    @Test func segmentKeysNameTheirPart() {
+        let keys = SegmentKeys(jobID: "j1")
+        #expect(keys.encoded("00012") == ".transcoder/jobs/j1/out/00012.mkv")
+        #expect(SegmentKeys.part(of: keys.encoded("00012")) == "00012")
+        #expect(SegmentKeys.part(of: keys.failure("audio")) == "audio")
+        #expect(keys.source("audio").hasPrefix(keys.prefix) && keys.manifest.hasPrefix(keys.prefix))
+    }
+
     @Test func presetWithOverridesDecodes() throws {
         let job = try decode(#"{"job_id": "a", "input_key": "i", "output_key": "o.webm", "preset": "vp9-720p", "overrides": {"width": 640, "crf": 30, "speed": "fast"}, "extra": true}"#)
         #expect(job.preset == "vp9-720p")
@@ -33,6 +51,11 @@ struct JobRequestTests {
         (#"{"job_id": "j", "input_key": "i", "output_key": "o", "preset": "p", "overrides": {"width": 1.5}}"#, "j", "'width' must be an integer"),
         (#"{"job_id": "j", "input_key": "i", "output_key": "o", "preset": "p", "overrides": {"depth": 1}}"#, "j", "unknown override 'depth'"),
         (#"{"job_id": "j", "input_key": "a\u0000b", "output_key": "o", "preset": "p"}"#, "j", "control characters"),
+        (#"{"job_id": "j", "input_key": "i", "output_key": "o", "preset": "p", "segmenting": {"mode": "sometimes"}}"#, "j", "'segmenting.mode' must be auto, always or never"),
+        (#"{"job_id": "j", "input_key": "i", "output_key": "o", "preset": "p", "segmenting": {"segment_seconds": 5}}"#, "j", "'segmenting.segment_seconds' must be 10 to 300"),
+        (#"{"job_id": "j", "input_key": "i", "output_key": "o", "preset": "p", "segmenting": {"segment_seconds": 30.5}}"#, "j", "must be an integer"),
+        (#"{"job_id": "j", "input_key": "i", "output_key": "o", "preset": "p", "segmenting": {"parts": 4}}"#, "j", "unknown field 'parts'"),
+        (#"{"job_id": "j", "input_key": "i", "output_key": "o", "preset": "p", "segmenting": "always"}"#, "j", "'segmenting' must be an object"),
     ] as [(String, String?, String)])
     func malformedJobsNameTheProblem(body: String, jobID: String?, reason: String) {
         do {
