@@ -143,6 +143,11 @@ import TranscodingService
             let id = "kill-\(Int(percent))"
             let progress = try await world.client.follow(jobIDs: [id])
             try await world.client.submit(Self.segmentedJob(id, input: "in/clip.mp4"))
+            // The helper starts once the coordinator holds the job, so that the kill hits the coordinator.
+            _ = try await withDeadline(120, "the coordinator never took \(id)") {
+                for try await m in progress where m.jobID == id && m.workerID == "coordinator" { return m }
+                throw Timeout(description: "progress stream ended")
+            }
             let helper = try world.startWorker(extra: ["TRANSCODER_WORKER_ID": "helper"])
             _ = try await withDeadline(300, "\(id) did not pass \(percent) %") {
                 for try await m in progress where m.jobID == id && m.progress >= percent && m.segmentsTotal != nil { return m }

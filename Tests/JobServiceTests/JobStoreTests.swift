@@ -116,6 +116,27 @@ enum Backend: String, CaseIterable, Sendable {
         try await finish(store)
     }
 
+    @Test(arguments: Backend.allCases) func aSegmentedJobsPartsAndWorkersAreRecorded(_ backend: Backend) async throws {
+        let store = try await store(backend)
+        _ = try await store.create(newJob("seg"))
+        try await store.markSubmitted("seg")
+        var tick = message("seg", .transcoding, 40, at: 5)
+        (tick.segmentsTotal, tick.segmentsDone, tick.workers) = (19, 7, 2)
+        try await store.apply(tick)
+        var job = try #require(try await store.job("seg", events: false))
+        #expect(job.segmentsTotal == 19 && job.segmentsDone == 7 && job.workers == 2)
+        var done = message("seg", .completed, 100, at: 9)
+        (done.segmentsTotal, done.segmentsDone, done.workers) = (19, 19, 0)
+        try await store.apply(done)
+        job = try #require(try await store.job("seg", events: false))
+        #expect(job.segmentsDone == 19 && job.workers == 0 && job.state == .completed)
+        // An unsegmented job's record has none of them.
+        try await store.apply(message("plain", .transcoding, 40, at: 5))
+        let plain = try #require(try await store.job("plain", events: false))
+        #expect(plain.segmentsTotal == nil && plain.segmentsDone == nil && plain.workers == nil)
+        try await finish(store)
+    }
+
     @Test(arguments: Backend.allCases) func aJobOtherClientsPublishedIsRecordedFromItsProgress(_ backend: Backend) async throws {
         let store = try await store(backend)
         try await store.apply(message("pika-1", .queued, 0, at: 1))

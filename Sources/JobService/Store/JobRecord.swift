@@ -42,6 +42,10 @@ public struct JobRecord: Sendable, Codable, Equatable {
     public var outputCodec: String?
     public var outputWidth: Int?
     public var outputHeight: Int?
+    /// A segmented job: its parts, how many are encoded, and workers on it now (docs/segmenting.md).
+    public var segmentsTotal: Int?
+    public var segmentsDone: Int?
+    public var workers: Int?
     public var errorCode: String?
     public var errorMessage: String?
     public var createdAt: String
@@ -59,7 +63,8 @@ public struct JobRecord: Sendable, Codable, Equatable {
         case id, state, source, inputKey = "input_key", outputKey = "output_key", preset, priority, request, metadata, progress
         case attempt, workerID = "worker_id", fps, etaSeconds = "eta_seconds", outputSize = "output_size"
         case durationSeconds = "duration_seconds", outputCodec = "output_codec", outputWidth = "output_width"
-        case outputHeight = "output_height", errorCode = "error_code", errorMessage = "error_message"
+        case outputHeight = "output_height", segmentsTotal = "segments_total", segmentsDone = "segments_done", workers
+        case errorCode = "error_code", errorMessage = "error_message"
         case createdAt = "created_at", updatedAt = "updated_at", startedAt = "started_at", finishedAt = "finished_at", events, webhooks
     }
 }

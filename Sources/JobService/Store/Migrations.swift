@@ -108,6 +108,12 @@ enum Migrations {
         ALTER TABLE jobs ADD COLUMN output_width INTEGER;
         ALTER TABLE jobs ADD COLUMN output_height INTEGER;
         """,
+        // 7: a segmented job's parts, parts encoded, and workers on it now.
+        """
+        ALTER TABLE jobs ADD COLUMN segments_total INTEGER;
+        ALTER TABLE jobs ADD COLUMN segments_done INTEGER;
+        ALTER TABLE jobs ADD COLUMN workers INTEGER;
+        """,
     ]
 
     /// As `sqlite`. Timestamps stay RFC 3339 text as there; text that is compared or sorted
@@ -217,6 +223,12 @@ enum Migrations {
         ALTER TABLE jobs ADD COLUMN output_codec TEXT;
         ALTER TABLE jobs ADD COLUMN output_width BIGINT;
         ALTER TABLE jobs ADD COLUMN output_height BIGINT;
+        """,
+        // 7: a segmented job's parts, parts encoded, and workers on it now.
+        """
+        ALTER TABLE jobs ADD COLUMN segments_total BIGINT;
+        ALTER TABLE jobs ADD COLUMN segments_done BIGINT;
+        ALTER TABLE jobs ADD COLUMN workers BIGINT;
         """,
     ]
 }

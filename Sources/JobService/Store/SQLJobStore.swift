@@ -150,6 +150,7 @@ public class SQLJobStore: JobStore, @unchecked Sendable {
                     output_size = COALESCE(?, output_size), duration_seconds = COALESCE(?, duration_seconds),
                     output_codec = COALESCE(?, output_codec), output_width = COALESCE(?, output_width),
                     output_height = COALESCE(?, output_height),
+                    segments_total = COALESCE(?, segments_total), segments_done = COALESCE(?, segments_done), workers = ?,
                     error_code = ?, error_message = ?,
                     finished_at = ?, last_message_at = ?, updated_at = ?,
                     sampled_progress = CASE WHEN ? = 1 THEN ? ELSE sampled_progress END
@@ -161,6 +162,7 @@ public class SQLJobStore: JobStore, @unchecked Sendable {
                 .text(message.outputKey),
                 .integer(message.outputSize.map { Int($0) }), .real(message.durationSeconds),
                 .text(message.outputCodec), .integer(message.outputWidth), .integer(message.outputHeight),
+                .integer(message.segmentsTotal), .integer(message.segmentsDone), .integer(message.workers),
                 .text(failing ? message.errorCode?.rawValue : nil), .text(failing ? message.errorMessage : nil),
                 .text(final ? message.timestamp : nil), .text(message.timestamp), .text(Timestamp.now()),
                 .integer(kind == nil ? 0 : 1), .real(message.progress),
@@ -419,7 +421,9 @@ extension JobRecord {
             progress: row.double("progress") ?? 0, attempt: row.int("attempt"), workerID: row.text("worker_id"), fps: row.double("fps"),
             etaSeconds: row.double("eta_seconds"), outputSize: row.int("output_size").map(Int64.init),
             durationSeconds: row.double("duration_seconds"), outputCodec: row.text("output_codec"),
-            outputWidth: row.int("output_width"), outputHeight: row.int("output_height"), errorCode: row.text("error_code"), errorMessage: row.text("error_message"),
+            outputWidth: row.int("output_width"), outputHeight: row.int("output_height"),
+            segmentsTotal: row.int("segments_total"), segmentsDone: row.int("segments_done"), workers: row.int("workers"),
+            errorCode: row.text("error_code"), errorMessage: row.text("error_message"),
             createdAt: row.text("created_at") ?? "", updatedAt: row.text("updated_at") ?? "", startedAt: row.text("started_at"),
             finishedAt: row.text("finished_at"), events: nil, seq: row.int("seq") ?? 0)
     }

@@ -20,6 +20,17 @@ struct SegmentContext: Sendable {
     /// Frees the job's slot for other work (this worker's parts included); called once.
     let releaseSlot: @Sendable () -> Void
     let deadline: ContinuousClock.Instant
+    /// A later attempt (retried or redelivered): only then can a manifest already exist.
+    let resumable: Bool
+    /// Set once the job has parts in the bucket, so that its end deletes them.
+    let trace = SegmentTrace()
+}
+
+/// Whether a job stored anything under its segment prefix (read by the worker when it settles).
+final class SegmentTrace: Sendable {
+    private let stored = Atomic<Bool>(false)
+    func markStored() { stored.store(true, ordering: .relaxed) }
+    var hasStored: Bool { stored.load(ordering: .relaxed) }
 }
 
 /// The coordinator of a segmented job: the worker that took the job from its lane.
@@ -52,7 +63,8 @@ struct SegmentCoordinator: Sendable {
         let clock = ContinuousClock()
         let started = clock.now
         let keys = SegmentKeys(jobID: job.jobID)
-        if let manifest = try await loadManifest(keys) {
+        if context.resumable, let manifest = try await loadManifest(keys) {
+            context.trace.markStored()
             logger.info("segmented job resumed from its manifest", metadata: ["parts": "\(manifest.parts.count)"])
             return .completed(try await coordinate(job, manifest, keys: keys, scratch: scratch, reporter: reporter, logger: logger, started: started))
         }
@@ -78,6 +90,7 @@ struct SegmentCoordinator: Sendable {
         try? FileManager.default.removeItem(atPath: input.path)
         let splitDone = clock.now
 
+        context.trace.markStored()
         // Parts in the bucket first, the manifest last: a manifest means every part is there.
         var files = split.segments.enumerated().map { (String(format: "%05d", $0.offset), directory + "/" + $0.element) }
         if let audio = split.audio { files.append((SegmentManifest.audioPart, directory + "/" + audio)) }

@@ -61,7 +61,7 @@ extension Worker {
         let segments = SegmentContext(connection: connection, topology: configuration.topology, workerID: configuration.workerID,
                                       threshold: configuration.segmentThreshold, defaultSeconds: configuration.segmentSeconds,
                                       jobBody: delivery.body, submittedAt: submittedAt, releaseSlot: { slot.release() },
-                                      deadline: .now + configuration.jobTimeout)
+                                      deadline: .now + configuration.jobTimeout, resumable: attempt > 1)
         let work = Task { try await runner.run(job, reporter: reporter, logger: logger, segments: segments) }
         let stoppable = cancels.register(job.jobID, submittedAt: submittedAt) { work.cancel() }
         if !stoppable { work.cancel() }
@@ -87,14 +87,14 @@ extension Worker {
             // Stopped by a cancel request (not by shutdown): the runner removed its scratch
             // space and every object it had stored.
             await reporter.close()
-            await SegmentCoordinator.discard(SegmentKeys(jobID: job.jobID), storage: storage)
+            if segments.trace.hasStored { await SegmentCoordinator.discard(SegmentKeys(jobID: job.jobID), storage: storage) }
             await settleCancelled(delivery, reporter.final(.cancelled), publisher: publisher, logger: logger)
             outcome = .failed
         } catch let failure as JobFailure where !Task.isCancelled {
             await reporter.close()
             await settleFailure(delivery, priority: priority, failure: failure,
                                 message: reporter.final(.failed).failing(failure), attempt: attempt,
-                                publisher: publisher, router: router, logger: logger)
+                                publisher: publisher, router: router, logger: logger, segmentsStored: segments.trace.hasStored)
             outcome = .failed
         } catch {
             await reporter.close()
@@ -129,7 +129,7 @@ extension Worker {
     /// acked. If the copy cannot be made, a retry is requeued and a dead letter rejected
     /// (the broker dead-letters it), so the job is never lost.
     func settleFailure(_ delivery: AMQPDelivery, priority: JobPriority, failure: JobFailure, message: ProgressMessage, attempt: Int,
-                       publisher: ProgressPublisher, router: JobRouter, logger: Logger) async {
+                       publisher: ProgressPublisher, router: JobRouter, logger: Logger, segmentsStored: Bool = false) async {
         let topology = configuration.topology
         var properties = delivery.properties
         properties.persistent = true
@@ -159,7 +159,7 @@ extension Worker {
         }
         logger.warning("job failed", metadata: ["error.code": "\(failure.code.rawValue)", "error": "\(failure.message)"])
         // A segmented job's parts are of no use any more (a retried one keeps them).
-        if let id = message.jobID { await SegmentCoordinator.discard(SegmentKeys(jobID: id), storage: storage) }
+        if segmentsStored, let id = message.jobID { await SegmentCoordinator.discard(SegmentKeys(jobID: id), storage: storage) }
         Counter(label: "transcoder_jobs_total", dimensions: [("outcome", "failed")]).increment()
         do {
             try await publisher.publishFinal(message, logger: logger)

@@ -319,6 +319,7 @@ function render(ctx, job, first) {
       fact('Duration', job.duration_seconds !== undefined ? duration(job.duration_seconds) : '—'),
       fact('Codec', job.output_codec || '—'),
       fact('Resolution', job.output_width && job.output_height ? `${job.output_width}×${job.output_height}` : '—'),
+      ...(job.segments_total ? [fact('Parts', `${job.segments_done || 0} of ${job.segments_total} encoded, ${job.workers || 0} worker${job.workers === 1 ? '' : 's'} on it`)] : []),
       fact('Source', job.source || '—'),
       fact('Created', timeEl(job.created_at)),
       fact('Started', timeEl(job.started_at)),
