@@ -121,6 +121,13 @@ extension JobRunner {
         guard case .completed(let result) = event else { throw JobFailure(.internalError, "The media engine process answered a different step.") }
         let transcoded = ContinuousClock.now
         let bytes = try await timed("store") { try await store.run(file: encoded, key: keys.encoded(part)) { _ in } }
+        // The job ended while this part was encoded (cancelled, or failed for good): its prefix is
+        // being deleted, and this part must not outlive it.
+        do {
+            _ = try await store.storage.head(keys.manifest)
+        } catch let error as S3Error where error.isNotFound {
+            try? await store.storage.delete(keys.encoded(part))
+        } catch {}
         logger.info("part stored", metadata: [
             "output.bytes": "\(bytes)", "duration_seconds": "\(result.output.duration)", "download_ms": "\((downloaded - started).milliseconds)",
             "encode_ms": "\((transcoded - downloaded).milliseconds)", "store_ms": "\((ContinuousClock.now - transcoded).milliseconds)"])

@@ -202,12 +202,12 @@ struct SegmentCoordinator: Sendable {
     /// Deletes everything the job keeps under its prefix (best effort).
     func discard(_ keys: SegmentKeys) async { await Self.discard(keys, storage: storage) }
 
+    /// The manifest goes first, then whatever is listed: a part stored after that listing finds
+    /// no manifest and deletes itself (``JobRunner/encodePart``), so nothing is left behind.
     static func discard(_ keys: SegmentKeys, storage: S3Client) async {
+        try? await storage.delete(keys.manifest)
         guard let objects = try? await storage.listAll(prefix: keys.prefix) else { return }
-        // The manifest first: a part task that finds none knows its job is over.
-        let ordered = objects.map(\.key).sorted { a, _ in a == keys.manifest }
-        if ordered.first == keys.manifest { try? await storage.delete(keys.manifest) }
-        try? await forEach(Array(ordered.drop { $0 == keys.manifest }), concurrency: 8) { try? await storage.delete($0) }
+        try? await forEach(objects.map(\.key), concurrency: 8) { try? await storage.delete($0) }
     }
 
     private func join(_ job: JobRequest, _ manifest: SegmentManifest, keys: SegmentKeys, scratch: ScratchDirectory,
