@@ -147,19 +147,9 @@ extension TranscodingEngine {
         guard info.hasVideo, plan.video != nil, !plan.audioOnly, info.duration >= minimumSeconds else {
             return SplitResult(input: info, segments: [], audio: nil)
         }
-        let limits = limits
-        let logger = logger
-        let job = TranscodeJob()
-        let result: Result<TranscodeJob.Outcome, TranscodeError> = await withTaskCancellationHandler {
-            await OSThread.result { () throws(TranscodeError) -> TranscodeJob.Outcome in
-                let built = try Segmenter.split(input: info, inputPath: input, directory: directory, segmentSeconds: segmentSeconds)
-                return try job.run(built, duration: info.duration > 0 ? info.duration : nil, deadline: .now + limits.overallTimeout,
-                                   limits: limits, fragmentMode: false, logger: logger, progress: progress).get()
-            }
-        } onCancel: {
-            job.cancel()
+        try await runBuilt(duration: info.duration, progress: progress) { () throws(TranscodeError) in
+            try Segmenter.split(input: info, inputPath: input, directory: directory, segmentSeconds: segmentSeconds)
         }
-        _ = try result.get()
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
             .filter { $0.hasPrefix("src") && $0.hasSuffix(".mkv") }.sorted()
         guard !names.isEmpty else { throw TranscodeError(.inputCorrupt, "The input's video could not be split: no frames were read.") }
@@ -189,24 +179,32 @@ extension TranscodingEngine {
         let plan = try Planner.plan(options, outputKey: outputKey, limits: limits)
         let temp = Self.partialName(for: output)
         defer { try? FileManager.default.removeItem(atPath: temp) }
-        let limits = limits
-        let logger = logger
-        let job = TranscodeJob()
-        let result: Result<TranscodeJob.Outcome, TranscodeError> = await withTaskCancellationHandler {
-            await OSThread.result { () throws(TranscodeError) -> TranscodeJob.Outcome in
-                let built = try Segmenter.join(parts: parts, audio: audio, outputPath: temp, plan: plan)
-                return try job.run(built, duration: duration > 0 ? duration : nil, deadline: .now + limits.overallTimeout,
-                                   limits: limits, fragmentMode: false, logger: logger, progress: progress).get()
-            }
-        } onCancel: {
-            job.cancel()
+        try await runBuilt(duration: duration, progress: progress) { () throws(TranscodeError) in
+            try Segmenter.join(parts: parts, audio: audio, outputPath: temp, plan: plan)
         }
-        _ = try result.get()
         let info = try await inspectOutput(temp)
         guard plan.container.discovererCapsNames.contains(info.container), info.hasVideo, info.hasAudio == (audio != nil) else {
             throw TranscodeError(.encoderFailure, "The joined output does not have the expected container or streams.")
         }
         if rename(temp, output) != 0 { throw TranscodeError(.outputUnwritable, "The output file could not be put in place.") }
         return info
+    }
+
+    /// Builds a pipeline of our own (split, join) on its job thread and runs it to the end,
+    /// stopped by the calling task's cancellation.
+    private func runBuilt(duration: Double, progress: @escaping @Sendable (TranscodeProgress) -> Void,
+                          _ build: @escaping @Sendable () throws(TranscodeError) -> BuiltPipeline) async throws(TranscodeError) {
+        let limits = limits
+        let logger = logger
+        let job = TranscodeJob()
+        let result: Result<TranscodeJob.Outcome, TranscodeError> = await withTaskCancellationHandler {
+            await OSThread.result { () throws(TranscodeError) -> TranscodeJob.Outcome in
+                try job.run(try build(), duration: duration > 0 ? duration : nil, deadline: .now + limits.overallTimeout,
+                            limits: limits, fragmentMode: false, logger: logger, progress: progress).get()
+            }
+        } onCancel: {
+            job.cancel()
+        }
+        _ = try result.get()
     }
 }

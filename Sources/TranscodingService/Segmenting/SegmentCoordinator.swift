@@ -11,7 +11,6 @@ import Transcoding
 struct SegmentContext: Sendable {
     let connection: AMQPConnection
     let topology: Topology
-    let workerID: String
     let threshold: Duration
     let defaultSeconds: Int
     /// The job message as received, handed on verbatim to every part.

@@ -58,7 +58,7 @@ extension Worker {
         defer { heartbeats.remove(job.jobID) }
         reporter.update(.queued, fraction: 0)
         // The attempt runs in its own task so that a cancel request stops it alone.
-        let segments = SegmentContext(connection: connection, topology: configuration.topology, workerID: configuration.workerID,
+        let segments = SegmentContext(connection: connection, topology: configuration.topology,
                                       threshold: configuration.segmentThreshold, defaultSeconds: configuration.segmentSeconds,
                                       jobBody: delivery.body, submittedAt: submittedAt, releaseSlot: { slot.release() },
                                       deadline: .now + configuration.jobTimeout, resumable: attempt > 1)
