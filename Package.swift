@@ -43,8 +43,9 @@ let package = Package(
         .target(name: "Backoff"),
         // posix_spawn's Linux extensions for a job's child process (glibc only, no library).
         .systemLibrary(name: "CSpawn"),
-        // libavcodec for the own H.264 decoder element (Transcoding/GStreamer/H264DecoderElement.swift).
-        .systemLibrary(name: "CAVCodec", providers: [.apt(["libavcodec-dev"])]),
+        // libavcodec for the own decoders and AAC encoder, libswscale for the own scaler
+        // (Transcoding/GStreamer/: H264DecoderElement, ScalerElement, ...).
+        .systemLibrary(name: "CAVCodec", providers: [.apt(["libavcodec-dev", "libswscale-dev"])]),
         .systemLibrary(
             name: "CRabbitMQ",
             pkgConfig: "librabbitmq",

@@ -162,6 +162,53 @@ static inline gint cgst_video_frame_rows(GstVideoFrame *f, guint plane) {
     return GST_VIDEO_FRAME_COMP_HEIGHT(f, comp[0]);
 }
 
+/// The engine's scaler (ScalerElement): formats and sizes as videoconvertscale takes them.
+static inline const gchar *cgst_scaler_caps(void) { return GST_VIDEO_CAPS_MAKE(GST_VIDEO_FORMATS_ALL); }
+/// Any size on the other side, everything else (format, colorimetry) as it is: only the size
+/// changes here, as in videoscale's transform_caps.
+static inline GstCaps *cgst_scaler_transform_caps(GstCaps *caps, GstCaps *filter) {
+    GstCaps *out = gst_caps_new_empty();
+    for (guint i = 0; i < gst_caps_get_size(caps); i++) {
+        GstStructure *s = gst_caps_get_structure(caps, i);
+        GstCapsFeatures *f = gst_caps_get_features(caps, i);
+        if (i > 0 && gst_caps_is_subset_structure_full(out, s, f)) continue;
+        s = gst_structure_copy(s);
+        gst_structure_set(s, "width", GST_TYPE_INT_RANGE, 1, G_MAXINT, "height", GST_TYPE_INT_RANGE, 1, G_MAXINT, NULL);
+        if (gst_structure_has_field(s, "pixel-aspect-ratio"))
+            gst_structure_set(s, "pixel-aspect-ratio", GST_TYPE_FRACTION_RANGE, 1, G_MAXINT, G_MAXINT, 1, NULL);
+        gst_caps_append_structure_full(out, s, gst_caps_features_copy(f));
+    }
+    if (filter) {
+        GstCaps *both = gst_caps_intersect_full(filter, out, GST_CAPS_INTERSECT_FIRST);
+        gst_caps_unref(out);
+        out = both;
+    }
+    return out;
+}
+/// Output caps for fixed input caps: the size nearest the input's where downstream leaves it
+/// open, and the pixel aspect ratio that keeps the picture's shape.
+static inline GstCaps *cgst_scaler_fixate_caps(GstPadDirection direction, GstCaps *caps, GstCaps *othercaps) {
+    othercaps = gst_caps_truncate(gst_caps_make_writable(othercaps));
+    if (direction == GST_PAD_SINK && !gst_caps_is_empty(othercaps)) {
+        GstStructure *in = gst_caps_get_structure(caps, 0), *out = gst_caps_get_structure(othercaps, 0);
+        gint w = 0, h = 0, pn = 1, pd = 1, ow = 0, oh = 0, n, d;
+        gst_structure_get_int(in, "width", &w);
+        gst_structure_get_int(in, "height", &h);
+        if (!gst_structure_get_fraction(in, "pixel-aspect-ratio", &pn, &pd)) { pn = 1; pd = 1; }
+        gst_structure_fixate_field_nearest_int(out, "width", w);
+        gst_structure_fixate_field_nearest_int(out, "height", h);
+        if (w > 0 && h > 0 && gst_structure_get_int(out, "width", &ow) && gst_structure_get_int(out, "height", &oh)
+            && ow > 0 && oh > 0 && gst_util_fraction_multiply(w, h, pn, pd, &n, &d)
+            && gst_util_fraction_multiply(n, d, oh, ow, &n, &d)) {
+            if (gst_structure_has_field(out, "pixel-aspect-ratio"))
+                gst_structure_fixate_field_nearest_fraction(out, "pixel-aspect-ratio", n, d);
+            else
+                gst_structure_set(out, "pixel-aspect-ratio", GST_TYPE_FRACTION, n, d, NULL);
+        }
+    }
+    return gst_caps_fixate(othercaps);
+}
+
 /// For encoders on libvpx and libaom (vp8enc, vp9enc, av1enc), one probe on their sink pad,
 /// between two handle_frame calls:
 /// - Drops the input buffer of every frame already handed over. The libraries copy each picture

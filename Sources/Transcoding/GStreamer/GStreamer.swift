@@ -20,6 +20,7 @@ enum GStreamer {
         _ = H264DecoderElement.registered
         _ = AudioDecoderElement.registered
         _ = AACEncoderElement.registered
+        _ = ScalerElement.registered
         return true
     }()
 

@@ -155,7 +155,7 @@ enum FanOutBuilder {
                     } else {
                         source = try videoBranch()
                     }
-                    var scaled = [source, try a.add(ElementSpec("videoconvertscale")), try a.scaledCaps(width: w, height: hh)]
+                    var scaled = [source] + (try a.scaler()) + [try a.scaledCaps(width: w, height: hh)]
                     if n + 1 < sized.count {   // the next rung's source
                         scaled.append(try a.add(ElementSpec("tee")))
                         previous = scaled.last

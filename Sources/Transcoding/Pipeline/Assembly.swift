@@ -69,15 +69,7 @@ struct Assembly {
     func scaleAndEncode(_ encoder: ElementSpec, width w: Int, height h: Int, input: MediaInfo,
                         encoderName: String? = nil) throws(TranscodeError) -> [UnsafeMutablePointer<GstElement>] {
         var steps: [UnsafeMutablePointer<GstElement>] = []
-        // Scaling and conversion in one pass (and a passthrough when the decoder's format already suits the encoder).
-        // One thread: the encoder keeps every core busy, and on the 1080p clip n-threads=2 cost
-        // about 6 MB of peak RSS with no gain in wall or CPU time (6 alternated runs each).
-        if GStreamer.factoryExists("videoconvertscale") {
-            steps.append(try add(ElementSpec("videoconvertscale")))
-        } else {
-            steps.append(try add(ElementSpec("videoscale")))
-            steps.append(try add(ElementSpec("videoconvert")))
-        }
+        steps += try scaler()
         steps.append(try scaledCaps(width: w, height: h))
         // Without this queue the scaler runs in the thread that feeds x264: a serial stage at 1080p.
         // When the size stays, the converter is a passthrough and the queue only costs memory.
@@ -86,6 +78,15 @@ struct Assembly {
         if Self.libvpxOrAomEncoders.contains(encoder.factory) { cgst_attach_timebase_encoder_probe(e) }
         steps.append(e)
         return steps
+    }
+
+    /// Resizing then conversion, each a passthrough where it has nothing to do: the engine's
+    /// swscale element (``ScalerElement``), then videoconvert for an encoder that wants another
+    /// format, on the smaller picture. One thread each: the encoder keeps every core busy (on the
+    /// 1080p clip videoconvertscale's n-threads=2 cost about 6 MB of peak RSS and gained nothing).
+    func scaler() throws(TranscodeError) -> [UnsafeMutablePointer<GstElement>] {
+        guard ScalerElement.registered else { return [try add(ElementSpec("videoconvertscale"))] }
+        return [try add(ElementSpec(ScalerElement.factoryName)), try add(ElementSpec("videoconvert"))]
     }
 
     /// Encoders that truncate frame times to a 1/fps timebase and copy each picture in
