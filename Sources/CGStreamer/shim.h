@@ -130,6 +130,13 @@ static inline void cgst_post_stream_error(gpointer element, GstStreamError code,
     gst_element_message_full(GST_ELEMENT(element), GST_MESSAGE_ERROR, GST_STREAM_ERROR, code,
                              g_strdup(text), g_strdup(debug), __FILE__, GST_FUNCTION, __LINE__);
 }
+/// A fatal resource error (GST_RESOURCE_ERROR_OPEN_WRITE, _WRITE, ...) posted by an element.
+static inline void cgst_post_resource_error(gpointer element, GstResourceError code, const gchar *text, const gchar *debug) {
+    gst_element_message_full(GST_ELEMENT(element), GST_MESSAGE_ERROR, GST_RESOURCE_ERROR, code,
+                             g_strdup(text), g_strdup(debug), __FILE__, GST_FUNCTION, __LINE__);
+}
+static inline GstEventType cgst_event_type(GstEvent *e) { return GST_EVENT_TYPE(e); }
+static inline GstAudioClippingMeta *cgst_buffer_audio_clipping_meta(GstBuffer *b) { return gst_buffer_get_audio_clipping_meta(b); }
 /// A decoding error counted against the decoder's max-errors (GStreamer's default: never fatal).
 static inline GstFlowReturn cgst_decoder_error(GstVideoDecoder *dec, const gchar *debug) {
     GstFlowReturn ret = GST_FLOW_OK;

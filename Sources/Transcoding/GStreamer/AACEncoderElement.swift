@@ -64,6 +64,7 @@ enum AACEncoderElement {
 
     private static func open(_ enc: UnsafeMutablePointer<GstAudioEncoder>, _ s: AACEncoderState) -> Bool {
         s.close()
+        s.primed = false
         guard let codec = avcodec_find_encoder(AV_CODEC_ID_AAC), let ctx = avcodec_alloc_context3(codec) else { return false }
         var info = s.info
         let channels = Int(info.channels)
@@ -132,13 +133,18 @@ enum AACEncoderElement {
             defer { av_packet_unref(packet) }
             guard let out = gst_buffer_new_memdup(packet.pointee.data, gsize(packet.pointee.size)) else { return GST_FLOW_ERROR }
             var skipSize = 0
-            // Encoder priming, for muxers that write it as an edit (as avenc_aac does).
+            // Encoder priming, for muxers that write it as an edit (as avenc_aac does). libav's
+            // native AAC encoder gives no side data, only initial_padding (1024), which is what
+            // ffmpeg's MP4 muxer writes as the edit: the first packet carries it.
             if let skip = av_packet_get_side_data(packet, AV_PKT_DATA_SKIP_SAMPLES, &skipSize), skipSize == 10 {
                 let raw = UnsafeRawPointer(skip)
                 let start = UInt32(littleEndian: raw.loadUnaligned(as: UInt32.self))
                 let end = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
                 _ = gst_buffer_add_audio_clipping_meta(out, GST_FORMAT_DEFAULT, guint64(start), guint64(end))
+            } else if !s.primed, ctx.pointee.initial_padding > 0 {
+                _ = gst_buffer_add_audio_clipping_meta(out, GST_FORMAT_DEFAULT, guint64(ctx.pointee.initial_padding), 0)
             }
+            s.primed = true
             let flow = gst_audio_encoder_finish_frame(enc, out, packet.pointee.duration > 0 ? gint(packet.pointee.duration) : -1)
             if flow != GST_FLOW_OK { return flow }
         }
@@ -169,5 +175,7 @@ enum AACEncoderElement {
 
 private final class AACEncoderState: LibAVCodec, @unchecked Sendable {
     var bitrate: gint = 128_000
+    /// Whether this encoding's first packet is out (it carries the priming).
+    var primed = false
     var info = GstAudioInfo()
 }

@@ -38,11 +38,18 @@ enum PipelineBuilder {
         let audioAlone = plan.video == nil || !input.hasVideo || plan.audioOnly
         let demux = try a.add(ElementSpec(audioAlone ? "parsebin" : "decodebin"), name: audioAlone ? "parse" : "decode")
         let decode = audioAlone ? try a.add(ElementSpec("decodebin"), name: "decode") : demux
-        let mux = try a.add(plan.keepsTimeline ? Segmenter.partMuxer : ElementSpec(plan.container.muxerFactory), name: "mux")
-        let sink = try a.add(ElementSpec("filesink", [("location", outputPath), ("async", "false")]), name: "sink")
         try a.chain([src, demux])
         if audioAlone { PadLinker(video: nil, audio: a.sinkPad(decode), encoded: true).attach(to: demux) }
-        try a.chain([mux, sink])
+        let mux: UnsafeMutablePointer<GstElement>
+        if audioAlone, !plan.keepsTimeline, plan.container == .mp4, plan.audio?.factory == AACEncoderElement.factoryName,
+           M4AWriterElement.registered {
+            // AAC alone into MP4: written in the encoder's thread, no muxer thread (M4AWriterElement).
+            mux = try a.add(ElementSpec(M4AWriterElement.factoryName, [("location", outputPath)]), name: "sink")
+        } else {
+            mux = try a.add(plan.keepsTimeline ? Segmenter.partMuxer : ElementSpec(plan.container.muxerFactory), name: "mux")
+            let sink = try a.add(ElementSpec("filesink", [("location", outputPath), ("async", "false")]), name: "sink")
+            try a.chain([mux, sink])
+        }
 
         var videoEntry: ObjectHandle?
         var audioEntry: ObjectHandle?
