@@ -29,37 +29,32 @@ import Testing
         let launch = "filesrc location=\(path) ! parsebin ! \(decoder) name=dec ! \(downstream)"
         let collector = Collector()
         try ProbedPipeline.play(launch, element: "dec", pad: "src", data: collector) { pad, info, data in
-            guard let pad, let info, let data, let buffer = info.pointee.data?.assumingMemoryBound(to: GstBuffer.self),
-                  let caps = gst_pad_get_current_caps(pad) else { return GST_PAD_PROBE_OK }
-            defer { GStreamer.unrefCaps(caps) }
-            var videoInfo = GstVideoInfo()
-            var frame = GstVideoFrame()
-            guard gst_video_info_from_caps(&videoInfo, caps) != 0,
-                  gst_video_frame_map(&frame, &videoInfo, buffer, GST_MAP_READ) != 0 else { return GST_PAD_PROBE_OK }
-            defer { gst_video_frame_unmap(&frame) }
-            var hasher = Hasher()
-            for plane in 0..<cgst_video_info_n_planes(&videoInfo) {
-                guard let base = cgst_video_frame_plane(&frame, plane) else { continue }
-                let stride = Int(cgst_video_frame_stride(&frame, plane)), bytes = Int(cgst_video_frame_row_bytes(&frame, plane))
-                for row in 0..<Int(cgst_video_frame_rows(&frame, plane)) {
-                    hasher.combine(bytes: UnsafeRawBufferPointer(start: base + row * stride, count: bytes))
+            guard let data else { return GST_PAD_PROBE_OK }
+            ProbedPipeline.withFrame(pad, info) { buffer, caps, videoInfo, frame in
+                var hasher = Hasher()
+                for plane in 0..<cgst_video_info_n_planes(&videoInfo) {
+                    guard let base = cgst_video_frame_plane(&frame, plane) else { continue }
+                    let stride = Int(cgst_video_frame_stride(&frame, plane)), bytes = Int(cgst_video_frame_row_bytes(&frame, plane))
+                    for row in 0..<Int(cgst_video_frame_rows(&frame, plane)) {
+                        hasher.combine(bytes: UnsafeRawBufferPointer(start: base + row * stride, count: bytes))
+                    }
                 }
-            }
-            let hash = hasher.finalize()
-            let format = GStreamer.string(gst_video_format_to_string(videoInfo.finfo.pointee.format))
-            let structure = gst_caps_get_structure(caps, 0)
-            let mode = GStreamer.string(gst_structure_get_string(structure, "interlace-mode"))
-            let order = GStreamer.string(gst_structure_get_string(structure, "field-order"))
-            let flags = buffer.pointee.mini_object.flags
-            Unmanaged<Collector>.fromOpaque(data).takeUnretainedValue().lock.withLock { d in
-                d.frames.append(hash)
-                d.pts.append(UInt64(buffer.pointee.pts))
-                d.format = format
-                d.memoriesPerBuffer.insert(gst_buffer_n_memory(buffer))
-                d.interlaceMode = mode
-                d.fieldOrder = order
-                if flags & GST_VIDEO_BUFFER_FLAG_INTERLACED.rawValue != 0 { d.flaggedInterlaced += 1 }
-                if flags & GST_VIDEO_BUFFER_FLAG_TFF.rawValue != 0 { d.flaggedTFF += 1 }
+                let hash = hasher.finalize()
+                let format = GStreamer.string(gst_video_format_to_string(videoInfo.finfo.pointee.format))
+                let structure = gst_caps_get_structure(caps, 0)
+                let mode = GStreamer.string(gst_structure_get_string(structure, "interlace-mode"))
+                let order = GStreamer.string(gst_structure_get_string(structure, "field-order"))
+                let flags = buffer.pointee.mini_object.flags
+                Unmanaged<Collector>.fromOpaque(data).takeUnretainedValue().lock.withLock { d in
+                    d.frames.append(hash)
+                    d.pts.append(UInt64(buffer.pointee.pts))
+                    d.format = format
+                    d.memoriesPerBuffer.insert(gst_buffer_n_memory(buffer))
+                    d.interlaceMode = mode
+                    d.fieldOrder = order
+                    if flags & GST_VIDEO_BUFFER_FLAG_INTERLACED.rawValue != 0 { d.flaggedInterlaced += 1 }
+                    if flags & GST_VIDEO_BUFFER_FLAG_TFF.rawValue != 0 { d.flaggedTFF += 1 }
+                }
             }
             return GST_PAD_PROBE_OK
         }

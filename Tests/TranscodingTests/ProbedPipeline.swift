@@ -22,4 +22,19 @@ enum ProbedPipeline {
         gst_object_unref(UnsafeMutableRawPointer(target))
         #expect(try X264ElementTests.play(pipeline) == GST_MESSAGE_EOS, "pipeline failed: \(launch)")
     }
+
+    /// What a buffer probe on a raw video pad sees, mapped for reading: the buffer, its caps,
+    /// video info and frame. `body` does not run when the pad has no caps or the buffer does not map.
+    static func withFrame(_ pad: UnsafeMutablePointer<GstPad>?, _ info: UnsafeMutablePointer<GstPadProbeInfo>?,
+                          _ body: (UnsafeMutablePointer<GstBuffer>, UnsafeMutablePointer<GstCaps>, inout GstVideoInfo, inout GstVideoFrame) -> Void) {
+        guard let pad, let info, let buffer = info.pointee.data?.assumingMemoryBound(to: GstBuffer.self),
+              let caps = gst_pad_get_current_caps(pad) else { return }
+        defer { GStreamer.unrefCaps(caps) }
+        var videoInfo = GstVideoInfo()
+        var frame = GstVideoFrame()
+        guard gst_video_info_from_caps(&videoInfo, caps) != 0,
+              gst_video_frame_map(&frame, &videoInfo, buffer, GST_MAP_READ) != 0 else { return }
+        defer { gst_video_frame_unmap(&frame) }
+        body(buffer, caps, &videoInfo, &frame)
+    }
 }

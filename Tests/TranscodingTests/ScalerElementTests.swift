@@ -20,45 +20,45 @@ import Testing
         let lock = Mutex(Scaled())
     }
 
-    /// Decodes `path`, then `scaler` named `sc` and `caps`; collects what leaves the scaler.
-    static func scale(_ path: String, with scaler: String, caps: String, source: String? = nil) throws -> Scaled {
-        let launch = "\(source ?? "filesrc location=\(path) ! decodebin") ! \(scaler) name=sc ! \(caps) ! fakesink"
+    /// Decodes `path` (or runs `source`), then `scaler` named `sc` and `caps`; collects what
+    /// leaves the scaler.
+    static func scale(_ path: String, with scaler: String, caps: String) throws -> Scaled {
+        try scale(source: "filesrc location=\(path) ! decodebin", with: scaler, caps: caps)
+    }
+
+    static func scale(source: String, with scaler: String, caps: String) throws -> Scaled {
+        let launch = "\(source) ! \(scaler) name=sc ! \(caps) ! fakesink"
         let collector = Collector()
         try ProbedPipeline.play(launch, element: "sc", pad: "src", data: collector) { pad, info, data in
-            guard let pad, let info, let data, let buffer = info.pointee.data?.assumingMemoryBound(to: GstBuffer.self),
-                  let caps = gst_pad_get_current_caps(pad) else { return GST_PAD_PROBE_OK }
-            defer { GStreamer.unrefCaps(caps) }
-            var videoInfo = GstVideoInfo()
-            var frame = GstVideoFrame()
-            guard gst_video_info_from_caps(&videoInfo, caps) != 0,
-                  gst_video_frame_map(&frame, &videoInfo, buffer, GST_MAP_READ) != 0 else { return GST_PAD_PROBE_OK }
-            defer { gst_video_frame_unmap(&frame) }
-            let wide = videoInfo.finfo.pointee.bits > 8
-            let maximum = Double((1 << videoInfo.finfo.pointee.bits) - 1)
-            var samples: [Double] = []
-            if let base = cgst_video_frame_plane(&frame, 0) {
-                let pitch = Int(cgst_video_frame_stride(&frame, 0)), bytes = Int(cgst_video_frame_row_bytes(&frame, 0))
-                for row in 0..<Int(cgst_video_frame_rows(&frame, 0)) {
-                    let line = UnsafeRawBufferPointer(start: base + row * pitch, count: bytes)
-                    if wide {
-                        for i in stride(from: 0, to: bytes, by: 2) { samples.append(Double(line.loadUnaligned(fromByteOffset: i, as: UInt16.self)) / maximum) }
-                    } else {
-                        for b in line { samples.append(Double(b) / maximum) }
+            guard let data else { return GST_PAD_PROBE_OK }
+            ProbedPipeline.withFrame(pad, info) { buffer, caps, videoInfo, frame in
+                let wide = videoInfo.finfo.pointee.bits > 8
+                let maximum = Double((1 << videoInfo.finfo.pointee.bits) - 1)
+                var samples: [Double] = []
+                if let base = cgst_video_frame_plane(&frame, 0) {
+                    let pitch = Int(cgst_video_frame_stride(&frame, 0)), bytes = Int(cgst_video_frame_row_bytes(&frame, 0))
+                    for row in 0..<Int(cgst_video_frame_rows(&frame, 0)) {
+                        let line = UnsafeRawBufferPointer(start: base + row * pitch, count: bytes)
+                        if wide {
+                            for i in stride(from: 0, to: bytes, by: 2) { samples.append(Double(line.loadUnaligned(fromByteOffset: i, as: UInt16.self)) / maximum) }
+                        } else {
+                            for b in line { samples.append(Double(b) / maximum) }
+                        }
                     }
                 }
-            }
-            let structure = gst_caps_get_structure(caps, 0)
-            var n: gint = 1, d: gint = 1
-            if gst_structure_get_fraction(structure, "pixel-aspect-ratio", &n, &d) == 0 { (n, d) = (1, 1) }
-            let format = GStreamer.string(gst_video_format_to_string(videoInfo.finfo.pointee.format))
-            let mode = GStreamer.string(gst_structure_get_string(structure, "interlace-mode"))
-            Unmanaged<Collector>.fromOpaque(data).takeUnretainedValue().lock.withLock { s in
-                s.planes.append(samples)
-                s.pts.append(UInt64(buffer.pointee.pts))
-                s.format = format
-                s.size = (Int(videoInfo.width), Int(videoInfo.height))
-                s.aspect = (Int(n), Int(d))
-                s.interlaceMode = mode
+                let structure = gst_caps_get_structure(caps, 0)
+                var n: gint = 1, d: gint = 1
+                if gst_structure_get_fraction(structure, "pixel-aspect-ratio", &n, &d) == 0 { (n, d) = (1, 1) }
+                let format = GStreamer.string(gst_video_format_to_string(videoInfo.finfo.pointee.format))
+                let mode = GStreamer.string(gst_structure_get_string(structure, "interlace-mode"))
+                Unmanaged<Collector>.fromOpaque(data).takeUnretainedValue().lock.withLock { s in
+                    s.planes.append(samples)
+                    s.pts.append(UInt64(buffer.pointee.pts))
+                    s.format = format
+                    s.size = (Int(videoInfo.width), Int(videoInfo.height))
+                    s.aspect = (Int(n), Int(d))
+                    s.interlaceMode = mode
+                }
             }
             return GST_PAD_PROBE_OK
         }
@@ -113,7 +113,7 @@ import Testing
     @Test(arguments: [((360, 288), (16, 15)), ((640, 360), (3, 4))])
     func keepsThePictureShape(_ size: (Int, Int), aspect: (Int, Int)) throws {
         let source = "videotestsrc num-buffers=3 ! video/x-raw,format=I420,width=720,height=576,pixel-aspect-ratio=16/15"
-        let ours = try Self.scale("", with: ScalerElement.factoryName, caps: "video/x-raw,width=\(size.0),height=\(size.1)", source: source)
+        let ours = try Self.scale(source: source, with: ScalerElement.factoryName, caps: "video/x-raw,width=\(size.0),height=\(size.1)")
         #expect(ours.planes.count == 3)
         #expect(ours.size == size && ours.aspect == aspect, "\(ours.size) \(ours.aspect)")
     }

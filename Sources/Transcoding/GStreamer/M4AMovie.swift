@@ -19,7 +19,6 @@ struct M4AMovie {
     /// Encoder delay at the start and padding at the end, in samples: left out by the edit list.
     private(set) var priming: UInt64 = 0
     private(set) var padding: UInt64 = 0
-    private var bytes: UInt64 = 0
     private var second: (index: UInt64, bytes: UInt64) = (0, 0)
     private var busiestSecond: UInt64 = 0
 
@@ -63,8 +62,10 @@ struct M4AMovie {
         second.bytes += UInt64(size)
         busiestSecond = max(busiestSecond, second.bytes)
         samples += delta
-        bytes += UInt64(size)
     }
+
+    /// The frames' bytes, which are the mdat's contents.
+    var dataSize: UInt64 { sizes.reduce(0) { $0 + UInt64($1) } }
 
     /// ftyp, an 8-byte free box (room for a 64-bit mdat size) and the mdat header.
     static let header: [UInt8] = {
@@ -163,7 +164,7 @@ struct M4AMovie {
     /// the SL descriptor MP4 requires. Lengths in the 4-byte form, as ffmpeg writes them.
     private func esDescriptor(_ w: inout BoxWriter) {
         let seconds = Double(samples) / Double(max(format.rate, 1))
-        let average = seconds > 0 ? UInt32(clamping: UInt64(Double(bytes * 8) / seconds)) : 0
+        let average = seconds > 0 ? UInt32(clamping: UInt64(Double(dataSize * 8) / seconds)) : 0
         let decoderConfig = 13 + 5 + format.config.count
         w.descriptor(3, length: 3 + 5 + decoderConfig + 5 + 1)
         w.u16(1); w.u8(0)

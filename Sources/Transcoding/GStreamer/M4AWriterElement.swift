@@ -97,7 +97,10 @@ private final class WriterState: @unchecked Sendable {
     var location = ""
     var movie = M4AMovie()
     private var fd: Int32 = -1
-    private var written: UInt64 = 0
+    /// Bytes not yet written: AAC frames are a few hundred bytes, so one write per frame
+    /// would be a system call every 23 ms of sound. As filesink, 64 KB at a time.
+    private var pending: [UInt8] = []
+    private static let flushSize = 64 * 1024
 
     deinit { close() }
 
@@ -105,9 +108,9 @@ private final class WriterState: @unchecked Sendable {
         close()
         movie = M4AMovie(format: movie.format)
         fd = Glibc.open(location, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return false }
-        written = 0
-        return write(M4AMovie.header)
+        pending = M4AMovie.header
+        pending.reserveCapacity(Self.flushSize + 4096)
+        return fd >= 0
     }
 
     func close() {
@@ -119,37 +122,38 @@ private final class WriterState: @unchecked Sendable {
         var map = GstMapInfo()
         guard gst_buffer_map(buffer, &map, GST_MAP_READ) != 0 else { return false }
         defer { gst_buffer_unmap(buffer, &map) }
-        let bytes = UnsafeRawBufferPointer(start: map.data, count: Int(map.size))
-        guard write(bytes) else { return false }
+        pending.append(contentsOf: UnsafeRawBufferPointer(start: map.data, count: Int(map.size)))
         var clip: (start: UInt64, end: UInt64)?
         if let meta = cgst_buffer_audio_clipping_meta(buffer), meta.pointee.format == GST_FORMAT_DEFAULT {
             clip = (UInt64(meta.pointee.start), UInt64(meta.pointee.end))
         }
         movie.add(size: UInt32(map.size), duration: UInt64(buffer.pointee.duration), clipping: clip)
-        return true
+        return pending.count < Self.flushSize || flush()
     }
 
     /// Writes the sample tables and the media data's size; false on a write error.
     func finish() -> Bool {
         guard fd >= 0 else { return false }
-        let mdat = M4AMovie.mdatHeader(dataSize: written - UInt64(M4AMovie.header.count))
-        guard write(movie.moov()) else { return false }
+        let mdat = M4AMovie.mdatHeader(dataSize: movie.dataSize)
+        pending += movie.moov()
+        guard flush() else { return false }
         let patched = mdat.bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(mdat.position)) == $0.count }
         close()
         return patched
     }
 
-    private func write(_ bytes: [UInt8]) -> Bool { bytes.withUnsafeBytes { write($0) } }
-
-    private func write(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        var done = 0
-        while done < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0, errno == EINTR { continue }
-            guard n > 0 else { return false }
-            done += n
+    private func flush() -> Bool {
+        let written = pending.withUnsafeBytes { bytes -> Bool in
+            var done = 0
+            while done < bytes.count {
+                let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
+                if n < 0, errno == EINTR { continue }
+                guard n > 0 else { return false }
+                done += n
+            }
+            return true
         }
-        written += UInt64(bytes.count)
-        return true
+        pending.removeAll(keepingCapacity: true)
+        return written
     }
 }

@@ -75,6 +75,11 @@ enum ScalerElement {
 private final class ScalerState: @unchecked Sendable {
     private var sws: OpaquePointer?
     private var converter: OpaquePointer?
+    /// Plane pointers and strides for sws_scale, filled per frame (kept: no allocation per frame).
+    private var source = [UnsafePointer<UInt8>?](repeating: nil, count: 4)
+    private var sourceStride = [Int32](repeating: 0, count: 4)
+    private var target = [UnsafeMutablePointer<UInt8>?](repeating: nil, count: 4)
+    private var targetStride = [Int32](repeating: 0, count: 4)
 
     deinit { reset() }
 
@@ -105,12 +110,7 @@ private final class ScalerState: @unchecked Sendable {
             return true
         }
         guard let sws else { return false }
-        let planes = Int(cgst_video_info_n_planes(&input.pointee.info))
-        var source = [UnsafePointer<UInt8>?](repeating: nil, count: 4)
-        var sourceStride = [Int32](repeating: 0, count: 4)
-        var target = [UnsafeMutablePointer<UInt8>?](repeating: nil, count: 4)
-        var targetStride = [Int32](repeating: 0, count: 4)
-        for p in 0..<planes {
+        for p in 0..<Int(cgst_video_info_n_planes(&input.pointee.info)) {
             source[p] = UnsafePointer(cgst_video_frame_plane(input, guint(p)))
             sourceStride[p] = cgst_video_frame_stride(input, guint(p))
             target[p] = cgst_video_frame_plane(output, guint(p))
