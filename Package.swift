@@ -45,7 +45,7 @@ let package = Package(
         .systemLibrary(name: "CSpawn"),
         // libavcodec for the own decoders and AAC encoder, libswscale for the own scaler
         // (Transcoding/GStreamer/: H264DecoderElement, ScalerElement, ...).
-        .systemLibrary(name: "CAVCodec", providers: [.apt(["libavcodec-dev", "libswscale-dev"])]),
+        .systemLibrary(name: "CAVCodec", providers: [.apt(["libavcodec-dev", "libswscale-dev", "libswresample-dev"])]),
         .systemLibrary(
             name: "CRabbitMQ",
             pkgConfig: "librabbitmq",

@@ -216,6 +216,50 @@ static inline GstCaps *cgst_scaler_fixate_caps(GstPadDirection direction, GstCap
     return gst_caps_fixate(othercaps);
 }
 
+/// The engine's resampler (ResamplerElement): the interleaved formats libswresample takes
+/// here, any rate; channels pass through unchanged (audioconvert before it mixes them).
+static inline const gchar *cgst_resampler_caps(void) {
+    return "audio/x-raw, format=(string){ F32LE, S16LE, S32LE, F64LE }, layout=(string)interleaved, "
+           "rate=(int)[1, 2147483647], channels=(int)[1, 64]";
+}
+/// Any of those formats and any rate on the other side, channels as they are (audioconvert's
+/// and audioresample's transform_caps in one). The caps as given come first, so that
+/// intersection prefers them.
+static inline GstCaps *cgst_resampler_transform_caps(GstCaps *caps, GstCaps *filter) {
+    GstCaps *out = gst_caps_copy(caps);
+    GstCaps *template = gst_caps_from_string(cgst_resampler_caps());
+    for (guint i = 0; i < gst_caps_get_size(caps); i++) {
+        GstStructure *s = gst_structure_copy(gst_caps_get_structure(caps, i));
+        gst_structure_remove_fields(s, "format", "rate", NULL);
+        GstCaps *wide = gst_caps_new_full(s, NULL);
+        GstCaps *allowed = gst_caps_intersect(wide, template);
+        gst_caps_unref(wide);
+        out = gst_caps_merge(out, allowed);
+    }
+    gst_caps_unref(template);
+    if (filter) {
+        GstCaps *both = gst_caps_intersect_full(filter, out, GST_CAPS_INTERSECT_FIRST);
+        gst_caps_unref(out);
+        out = both;
+    }
+    return out;
+}
+/// Output caps for fixed input caps: the input's format and the rate nearest the input's,
+/// where downstream leaves them open.
+static inline GstCaps *cgst_resampler_fixate_caps(GstPadDirection direction, GstCaps *caps, GstCaps *othercaps) {
+    othercaps = gst_caps_truncate(gst_caps_make_writable(othercaps));
+    if (!gst_caps_is_empty(othercaps)) {
+        GstStructure *in = gst_caps_get_structure(caps, 0), *out = gst_caps_get_structure(othercaps, 0);
+        gint rate = 0;
+        const gchar *format = gst_structure_get_string(in, "format");
+        if (gst_structure_get_int(in, "rate", &rate)) gst_structure_fixate_field_nearest_int(out, "rate", rate);
+        if (format) gst_structure_fixate_field_string(out, "format", format);
+    }
+    (void)direction;
+    return gst_caps_fixate(othercaps);
+}
+static inline gboolean cgst_buffer_is_discont(GstBuffer *b) { return GST_BUFFER_IS_DISCONT(b); }
+
 /// For encoders on libvpx and libaom (vp8enc, vp9enc, av1enc), one probe on their sink pad,
 /// between two handle_frame calls:
 /// - Drops the input buffer of every frame already handed over. The libraries copy each picture

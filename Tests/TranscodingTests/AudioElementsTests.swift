@@ -99,6 +99,30 @@ import Testing
         #expect(ours.caps.contains("codec_data=(buffer)") && ours.caps.contains("channels=(int)\(channels)"), "\(ours.caps)")
     }
 
+    /// The resampler against ffmpeg's automatic conversion (libswresample's defaults, as here)
+    /// of the same float input: the same samples to the bit, held-back ones drained at the end.
+    @Test(arguments: [("S16LE", 44100, 48000, "s16le"), ("F32LE", 48000, 24000, "f32le"), ("S16LE", 48000, 48000, "s16le")])
+    func resamplerGivesFfmpegsSamples(format: String, from inRate: Int, to outRate: Int, ffmpegFormat: String) throws {
+        let dir = try Fixtures.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let wav = dir.appendingPathComponent("in.wav").path, raw = dir.appendingPathComponent("ffmpeg.raw").path
+        // Tones up to near the input's Nyquist frequency and noise: the filter's stop band matters.
+        let waves = "0.5*sin(440*2*PI*t)+0.2*sin(\(inRate / 2 - 1500)*2*PI*t)+0.1*(random(0)-0.5)|0.4*sin(1000*2*PI*t)"
+        try Fixtures.run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "aevalsrc=\(waves):s=\(inRate):d=3.01",
+                                    "-c:a", "pcm_f32le", wav])
+        try Fixtures.run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-i", wav, "-ar", String(outRate), "-f", ffmpegFormat, raw])
+        let theirs = Array(try Data(contentsOf: URL(fileURLWithPath: raw)))
+        let ours = try Self.collect("filesrc location=\(wav) ! wavparse ! \(ResamplerElement.factoryName) "
+                                    + "! audio/x-raw,format=\(format),rate=\(outRate) ! fakesink name=out")
+        let frameBytes = 2 * (format == "S16LE" ? 2 : 4)
+        #expect(theirs.count / frameBytes > outRate * 3, "ffmpeg gave \(theirs.count) bytes")
+        #expect(ours.bytes.count == theirs.count, "\(ours.bytes.count) bytes against ffmpeg's \(theirs.count)")
+        let same = ours.bytes == theirs
+        #expect(same, "\(format) \(inRate) to \(outRate) Hz: samples differ from ffmpeg's")
+        #expect(Self.sameCaps(ours.caps, "audio/x-raw, format=(string)\(format), layout=(string)interleaved, rate=(int)\(outRate), "
+                              + "channels=(int)2, channel-mask=(bitmask)0x3"), "\(ours.caps)")
+    }
+
     @Test func decodebinPicksItForCommonAudio() throws {
         GStreamer.ensureInitialized()
         for caps in ["audio/mpeg, mpegversion=1, layer=3, parsed=true", "audio/mpeg, mpegversion=4, stream-format=raw, framed=true",

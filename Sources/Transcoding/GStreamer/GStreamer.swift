@@ -21,6 +21,7 @@ enum GStreamer {
         _ = AudioDecoderElement.registered
         _ = AACEncoderElement.registered
         _ = ScalerElement.registered
+        _ = ResamplerElement.registered
         _ = M4AWriterElement.registered
         return true
     }()

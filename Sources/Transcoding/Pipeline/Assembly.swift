@@ -120,9 +120,12 @@ struct Assembly {
     /// audioconvert's default TPDF dither cost 0.5 of 3.6 CPU-s on 5.5 min of sound to Opus.
     static let audioConvert = ElementSpec("audioconvert", [("dithering", "none")])
 
-    /// Raw audio to the encoded stream a muxer takes: convert, resample, limit channels, encode, parse.
+    /// Raw audio to the encoded stream a muxer takes: mix channels, convert format and rate,
+    /// limit channels, encode, parse. audioconvert only mixes (or passes through) where the
+    /// engine's resampler is registered: libswresample converts format and rate in one pass.
     func audioEncode(_ encoder: ElementSpec, caps: String?, convertName: String? = nil) throws(TranscodeError) -> [UnsafeMutablePointer<GstElement>] {
-        var steps = [try add(Self.audioConvert, name: convertName), try add(ElementSpec("audioresample"))]
+        let resampler = ResamplerElement.registered ? ResamplerElement.factoryName : "audioresample"
+        var steps = [try add(Self.audioConvert, name: convertName), try add(ElementSpec(resampler))]
         if let caps { steps.append(try add(ElementSpec("capsfilter", [("caps", caps)]))) }
         steps.append(try add(encoder, name: convertName == nil ? nil : "aencoder"))
         if let parser = EncodingPlan.parser(for: encoder.factory == "opusenc" ? "audio/x-opus" : "audio/mpeg") {
