@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "Backoff"),
         // posix_spawn's Linux extensions for a job's child process (glibc only, no library).
         .systemLibrary(name: "CSpawn"),
-        // libavcodec for the own decoders and AAC encoder, libswscale for the own scaler
+        // libavcodec for the own decoders and AAC encoder, libswscale and libswresample for the own scaler and resampler
         // (Transcoding/GStreamer/: H264DecoderElement, ScalerElement, ...).
         .systemLibrary(name: "CAVCodec", providers: [.apt(["libavcodec-dev", "libswscale-dev", "libswresample-dev"])]),
         .systemLibrary(

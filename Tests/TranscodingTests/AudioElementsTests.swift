@@ -10,6 +10,9 @@ import Testing
     struct Output: Equatable {
         var bytes: [UInt8] = []
         var caps = ""
+        /// The first buffer's PTS and the end (PTS + duration) of the last, in nanoseconds.
+        var firstPTS: UInt64?
+        var end: UInt64 = 0
     }
 
     final class Collector: @unchecked Sendable {
@@ -28,9 +31,14 @@ import Testing
             let caps = gst_pad_get_current_caps(pad)
             let text = caps.map { GStreamer.take(gst_caps_to_string($0)) } ?? ""
             if let caps { GStreamer.unrefCaps(caps) }
+            let pts = buffer.pointee.pts, duration = buffer.pointee.duration
             Unmanaged<Collector>.fromOpaque(data).takeUnretainedValue().output.withLock { o in
                 o.bytes.append(contentsOf: chunk)
                 o.caps = text
+                if pts != cgst_clock_time_none() {
+                    if o.firstPTS == nil { o.firstPTS = UInt64(pts) }
+                    if duration != cgst_clock_time_none() { o.end = UInt64(pts + duration) }
+                }
             }
             return GST_PAD_PROBE_OK
         }
@@ -119,6 +127,13 @@ import Testing
         #expect(ours.bytes.count == theirs.count, "\(ours.bytes.count) bytes against ffmpeg's \(theirs.count)")
         let same = ours.bytes == theirs
         #expect(same, "\(format) \(inRate) to \(outRate) Hz: samples differ from ffmpeg's")
+        // Timed from the input's start by samples counted out: the drained tail ends the stream
+        // where the sound ends, within one output sample.
+        let frames = UInt64(ours.bytes.count / frameBytes)
+        #expect(ours.firstPTS == 0)
+        #expect(abs(Int64(ours.end) - Int64(frames * 1_000_000_000 / UInt64(outRate))) <= 1_000_000_000 / Int64(outRate),
+                "ends at \(ours.end) ns for \(frames) samples")
+        #expect(abs(Int64(ours.end) - 3_010_000_000) <= 1_000_000_000 / Int64(outRate), "ends at \(ours.end) ns, the input at 3.01 s")
         #expect(Self.sameCaps(ours.caps, "audio/x-raw, format=(string)\(format), layout=(string)interleaved, rate=(int)\(outRate), "
                               + "channels=(int)2, channel-mask=(bitmask)0x3"), "\(ours.caps)")
     }

@@ -44,8 +44,11 @@ enum ResamplerElement {
         transformClass.pointee.set_caps = { trans, incaps, outcaps in
             guard let trans, let incaps, let outcaps, let s = ResamplerElement.state(trans) else { return 0 }
             var input = GstAudioInfo(), output = GstAudioInfo()
-            guard gst_audio_info_from_caps(&input, incaps) != 0, gst_audio_info_from_caps(&output, outcaps) != 0 else { return 0 }
-            return s.configure(input, output) ? 1 : 0
+            guard gst_audio_info_from_caps(&input, incaps) != 0, gst_audio_info_from_caps(&output, outcaps) != 0,
+                  s.configure(input, output) else { return 0 }
+            // Caps that differ in nothing libswresample changes (a field it ignores) need no pass.
+            gst_base_transform_set_passthrough(trans, s.converts ? 0 : 1)
+            return 1
         }
         transformClass.pointee.transform_size = { trans, direction, caps, size, othercaps, othersize in
             guard let trans, let caps, let othercaps, let othersize, let s = ResamplerElement.state(trans) else { return 0 }
@@ -100,6 +103,8 @@ private final class ResamplerState: @unchecked Sendable {
 
     deinit { close() }
 
+    var converts: Bool { swr != nil }
+
     func close() {
         swr_free(&swr)
         restart()
@@ -141,13 +146,14 @@ private final class ResamplerState: @unchecked Sendable {
 
     /// The most bytes on the other side for `size` bytes on this one.
     func bytes(_ size: Int, caps: UnsafeMutablePointer<GstCaps>, other: UnsafeMutablePointer<GstCaps>, fromSink: Bool) -> Int? {
+        // Every input buffer asks this with the negotiated caps: no caps parsing per buffer.
+        if fromSink, let swr, inFrameBytes > 0 {
+            return Int(swr_get_out_samples(swr, Int32(clamping: size / inFrameBytes))) * outFrameBytes
+        }
         var info = GstAudioInfo(), otherInfo = GstAudioInfo()
         guard gst_audio_info_from_caps(&info, caps) != 0, gst_audio_info_from_caps(&otherInfo, other) != 0,
               info.bpf > 0, info.rate > 0 else { return nil }
         let count = size / Int(info.bpf)
-        if fromSink, let swr {
-            return Int(swr_get_out_samples(swr, Int32(clamping: count))) * Int(otherInfo.bpf)
-        }
         // Upper bound from the rates, with room for libswresample's filter (32 taps by default).
         let scaled = (count * Int(otherInfo.rate) + Int(info.rate) - 1) / Int(info.rate)
         return (scaled + (fromSink ? 64 : 0)) * Int(otherInfo.bpf)
@@ -156,6 +162,7 @@ private final class ResamplerState: @unchecked Sendable {
     /// One buffer through libswresample; the output is timed from the run's start and sample count.
     func convert(_ input: UnsafeMutablePointer<GstBuffer>, into output: UnsafeMutablePointer<GstBuffer>,
                  element: UnsafeMutablePointer<GstBaseTransform>) -> GstFlowReturn {
+        guard swr != nil else { return GST_FLOW_NOT_NEGOTIATED }
         if discontinuous(input) {
             let flow = drain(element: element)
             if flow != GST_FLOW_OK { return flow }
