@@ -138,6 +138,29 @@ import Testing
                               + "channels=(int)2, channel-mask=(bitmask)0x3"), "\(ours.caps)")
     }
 
+    /// Two inputs one after the other (concat: a new segment between them): the samples held
+    /// back from the first are drained before the second starts, and the second is resampled
+    /// from a fresh start, so the output is ffmpeg's conversion of each, end to end.
+    @Test func resamplerDrainsAtANewSegment() throws {
+        let dir = try Fixtures.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var expected: [UInt8] = [], wavs: [String] = []
+        for (i, tone) in ["sin(440*2*PI*t)|sin(550*2*PI*t)", "0.5*sin(3000*2*PI*t)|0.2*sin(90*2*PI*t)"].enumerated() {
+            let wav = dir.appendingPathComponent("in\(i).wav").path, raw = dir.appendingPathComponent("ffmpeg\(i).raw").path
+            try Fixtures.run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "aevalsrc=\(tone):s=44100:d=1.003",
+                                        "-c:a", "pcm_f32le", wav])
+            try Fixtures.run("ffmpeg", ["-hide_banner", "-loglevel", "error", "-i", wav, "-ar", "48000", "-f", "s16le", raw])
+            expected += Array(try Data(contentsOf: URL(fileURLWithPath: raw)))
+            wavs.append(wav)
+        }
+        let ours = try Self.collect("concat name=c ! \(ResamplerElement.factoryName) ! audio/x-raw,format=S16LE,rate=48000 ! fakesink name=out "
+                                    + wavs.map { "filesrc location=\($0) ! wavparse ! c. " }.joined())
+        #expect(expected.count > 2 * 48000 * 4)
+        #expect(ours.bytes.count == expected.count, "\(ours.bytes.count) bytes against ffmpeg's \(expected.count)")
+        let same = ours.bytes == expected
+        #expect(same, "samples differ from ffmpeg's conversion of each input")
+    }
+
     @Test func decodebinPicksItForCommonAudio() throws {
         GStreamer.ensureInitialized()
         for caps in ["audio/mpeg, mpegversion=1, layer=3, parsed=true", "audio/mpeg, mpegversion=4, stream-format=raw, framed=true",

@@ -52,6 +52,8 @@ final class TranscodeJob: Sendable {
                 defer { gst_mini_object_unref(UnsafeMutableRawPointer(message).assumingMemoryBound(to: GstMiniObject.self)) }
                 let type = cgst_message_type(message)
                 if type == GST_MESSAGE_EOS {
+                    // A short job can end before the first poll below: its fragments' caps are checked here too.
+                    if let error = Self.checkOutputCaps(of: &unchecked, limits: limits) { return .failure(error) }
                     return .success(Outcome(frames: built.counter.buffers.load(ordering: .relaxed), inputWarnings: inputWarnings))
                 }
                 let (domain, code, text, debug, path) = Self.details(message, isError: type == GST_MESSAGE_ERROR)
@@ -67,12 +69,7 @@ final class TranscodeJob: Sendable {
             if cancelled.load(ordering: .relaxed) {
                 return .failure(TranscodeError(.cancelled, "The job was cancelled."))
             }
-            for (i, pad) in unchecked.enumerated().reversed() {
-                guard let caps = gst_pad_get_current_caps(pad.pad) else { continue }
-                unchecked.remove(at: i)
-                defer { GStreamer.unrefCaps(caps) }
-                if let error = Self.checkOutputCaps(caps, limits: limits) { return .failure(error) }
-            }
+            if let error = Self.checkOutputCaps(of: &unchecked, limits: limits) { return .failure(error) }
             let position = built.counter.position
             if position > lastPosition + 0.000_001 {
                 lastPosition = position
@@ -103,6 +100,17 @@ final class TranscodeJob: Sendable {
                 lastReportFrames = frames
             }
         }
+    }
+
+    /// Checks each fragment output pad once its caps are known, and forgets it then.
+    private static func checkOutputCaps(of pads: inout [ObjectHandle], limits: EngineLimits) -> TranscodeError? {
+        for (i, pad) in pads.enumerated().reversed() {
+            guard let caps = gst_pad_get_current_caps(pad.pad) else { continue }
+            pads.remove(at: i)
+            defer { GStreamer.unrefCaps(caps) }
+            if let error = checkOutputCaps(caps, limits: limits) { return error }
+        }
+        return nil
     }
 
     /// Bounds the fragment's real output (videobox or caps can enlarge what validation saw).
