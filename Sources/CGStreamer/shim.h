@@ -169,6 +169,13 @@ static inline gint cgst_video_frame_rows(GstVideoFrame *f, guint plane) {
     return GST_VIDEO_FRAME_COMP_HEIGHT(f, comp[0]);
 }
 
+/// `out` narrowed to `filter` where a caps query gave one, in the filter's order (takes `out`).
+static inline GstCaps *cgst_caps_filtered(GstCaps *out, GstCaps *filter) {
+    if (!filter) return out;
+    GstCaps *both = gst_caps_intersect_full(filter, out, GST_CAPS_INTERSECT_FIRST);
+    gst_caps_unref(out);
+    return both;
+}
 /// The engine's scaler (ScalerElement): formats and sizes as videoconvertscale takes them.
 static inline const gchar *cgst_scaler_caps(void) { return GST_VIDEO_CAPS_MAKE(GST_VIDEO_FORMATS_ALL); }
 /// Any size on the other side, everything else (format, colorimetry) as it is: only the size
@@ -185,12 +192,7 @@ static inline GstCaps *cgst_scaler_transform_caps(GstCaps *caps, GstCaps *filter
             gst_structure_set(s, "pixel-aspect-ratio", GST_TYPE_FRACTION_RANGE, 1, G_MAXINT, G_MAXINT, 1, NULL);
         gst_caps_append_structure_full(out, s, gst_caps_features_copy(f));
     }
-    if (filter) {
-        GstCaps *both = gst_caps_intersect_full(filter, out, GST_CAPS_INTERSECT_FIRST);
-        gst_caps_unref(out);
-        out = both;
-    }
-    return out;
+    return cgst_caps_filtered(out, filter);
 }
 /// Output caps for fixed input caps: the size nearest the input's where downstream leaves it
 /// open, and the pixel aspect ratio that keeps the picture's shape.
@@ -218,16 +220,16 @@ static inline GstCaps *cgst_scaler_fixate_caps(GstPadDirection direction, GstCap
 
 /// The engine's resampler (ResamplerElement): the interleaved formats libswresample takes
 /// here, any rate; channels pass through unchanged (audioconvert before it mixes them).
-static inline const gchar *cgst_resampler_caps(void) {
-    return "audio/x-raw, format=(string){ F32LE, S16LE, S32LE, F64LE }, layout=(string)interleaved, "
-           "rate=(int)[1, 2147483647], channels=(int)[1, 64]";
-}
+#define CGST_RESAMPLER_CAPS "audio/x-raw, format=(string){ F32LE, S16LE, S32LE, F64LE }, layout=(string)interleaved, " \
+                            "rate=(int)[1, 2147483647], channels=(int)[1, 64]"
+static inline const gchar *cgst_resampler_caps(void) { return CGST_RESAMPLER_CAPS; }
 /// Any of those formats and any rate on the other side, channels as they are (audioconvert's
 /// and audioresample's transform_caps in one). The caps as given come first, so that
 /// intersection prefers them.
 static inline GstCaps *cgst_resampler_transform_caps(GstCaps *caps, GstCaps *filter) {
     GstCaps *out = gst_caps_copy(caps);
-    GstCaps *template = gst_caps_from_string(cgst_resampler_caps());
+    static GstStaticCaps template_caps = GST_STATIC_CAPS(CGST_RESAMPLER_CAPS);   // parsed once, not per query
+    GstCaps *template = gst_static_caps_get(&template_caps);
     for (guint i = 0; i < gst_caps_get_size(caps); i++) {
         GstStructure *s = gst_structure_copy(gst_caps_get_structure(caps, i));
         gst_structure_remove_fields(s, "format", "rate", NULL);
@@ -237,12 +239,7 @@ static inline GstCaps *cgst_resampler_transform_caps(GstCaps *caps, GstCaps *fil
         out = gst_caps_merge(out, allowed);
     }
     gst_caps_unref(template);
-    if (filter) {
-        GstCaps *both = gst_caps_intersect_full(filter, out, GST_CAPS_INTERSECT_FIRST);
-        gst_caps_unref(out);
-        out = both;
-    }
-    return out;
+    return cgst_caps_filtered(out, filter);
 }
 /// Output caps for fixed input caps: the input's format and the rate nearest the input's,
 /// where downstream leaves them open.

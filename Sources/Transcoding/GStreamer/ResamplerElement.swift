@@ -66,9 +66,7 @@ enum ResamplerElement {
                 switch cgst_event_type(event) {
                 case GST_EVENT_FLUSH_STOP: s.restart()
                 // The samples libswresample holds back belong before the new segment or the end.
-                case GST_EVENT_SEGMENT, GST_EVENT_EOS:
-                    _ = s.drain(element: trans)
-                    s.restart()
+                case GST_EVENT_SEGMENT, GST_EVENT_EOS: _ = s.endRun(element: trans)
                 default: break
                 }
             }
@@ -164,9 +162,8 @@ private final class ResamplerState: @unchecked Sendable {
                  element: UnsafeMutablePointer<GstBaseTransform>) -> GstFlowReturn {
         guard swr != nil else { return GST_FLOW_NOT_NEGOTIATED }
         if discontinuous(input) {
-            let flow = drain(element: element)
+            let flow = endRun(element: element)
             if flow != GST_FLOW_OK { return flow }
-            restart()
         }
         if start == cgst_clock_time_none() {
             start = input.pointee.pts == cgst_clock_time_none() ? 0 : input.pointee.pts
@@ -189,8 +186,15 @@ private final class ResamplerState: @unchecked Sendable {
         return GST_FLOW_OK
     }
 
+    /// Ends the current run: pushes what it holds back, and the next buffer starts a new one.
+    func endRun(element: UnsafeMutablePointer<GstBaseTransform>) -> GstFlowReturn {
+        let flow = drain(element: element)
+        restart()
+        return flow
+    }
+
     /// Pushes what libswresample holds back (a few milliseconds), timed after what it gave.
-    func drain(element: UnsafeMutablePointer<GstBaseTransform>) -> GstFlowReturn {
+    private func drain(element: UnsafeMutablePointer<GstBaseTransform>) -> GstFlowReturn {
         guard let swr, start != cgst_clock_time_none() else { return GST_FLOW_OK }
         let capacity = Int(swr_get_out_samples(swr, 0))
         guard capacity > 0, let buffer = gst_buffer_new_allocate(nil, gsize(capacity * outFrameBytes), nil) else { return GST_FLOW_OK }
